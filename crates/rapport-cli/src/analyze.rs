@@ -1,0 +1,98 @@
+//! `rapport analyze`: one JSON analysis per message.
+
+use crate::ModelPaths;
+use anyhow::{Context, Result};
+use rapport_signals::emotions::EmotionModel;
+use rapport_signals::intent::IntentModel;
+use rapport_signals::model::LinearModel;
+use rapport_signals::{builtin, Analyzer};
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The message to analyse; without it, stdin is read, one message per line.
+    text: Option<String>,
+    #[command(flatten)]
+    models: ModelPaths,
+}
+
+fn read_model(path: &Path) -> Result<LinearModel> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
+    LinearModel::from_bytes(&bytes).with_context(|| format!("loading model {}", path.display()))
+}
+
+/// Loads the emotion model from a file, or the built-in one.
+pub fn load_emotions(path: Option<&Path>) -> Result<EmotionModel> {
+    Ok(match path {
+        Some(path) => EmotionModel::new(read_model(path)?)?,
+        None => builtin::emotion_model()?,
+    })
+}
+
+/// Loads the intent model from a file, or the built-in one.
+pub fn load_intent(path: Option<&Path>) -> Result<IntentModel> {
+    Ok(match path {
+        Some(path) => IntentModel::new(read_model(path)?)?,
+        None => builtin::intent_model()?,
+    })
+}
+
+/// Loads both models from the given files, or the built-in ones.
+pub fn load_models(paths: &ModelPaths) -> Result<(EmotionModel, IntentModel)> {
+    Ok((
+        load_emotions(paths.emotions_model.as_deref())?,
+        load_intent(paths.intent_model.as_deref())?,
+    ))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (emotions, intent) = load_models(&args.models)?;
+    let analyzer = Analyzer::new(emotions, intent);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if let Some(text) = args.text {
+        serde_json::to_writer(&mut out, &analyzer.analyze(&text))?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    let mut input = std::io::stdin().lock();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .context("reading stdin")?
+            == 0
+        {
+            break;
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        match std::str::from_utf8(&line) {
+            Ok(text) => {
+                serde_json::to_writer(&mut out, &analyzer.analyze(text))?;
+                writeln!(out)?;
+            }
+            Err(err) => {
+                // Keep going so one bad line does not lose the rest; the exit code reports it.
+                out.flush()?;
+                eprintln!(
+                    "rapport: stdin line {number}: invalid UTF-8 at byte {}; line skipped",
+                    err.valid_up_to()
+                );
+                failed = true;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,145 @@
+//! `rapport eval`: scores a model on a labelled data set; the last line of stdout is one JSON object.
+
+use anyhow::{Context, Result};
+use rapport_eval::{multilabel_f1, round4, IntentRow};
+use rapport_signals::emotions::{self, Grouping};
+use rapport_signals::intent::IntentModel;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Emotion model on a GoEmotions TSV file: 28-label, Ekman and sentiment macro-F1.
+    Goemotions {
+        /// GoEmotions TSV (text, label ids, comment id).
+        file: PathBuf,
+        /// Emotion model file (default: the built-in model).
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        /// Also print per-label F1 and support before the summary line.
+        #[arg(long)]
+        per_label: bool,
+        /// Write every head's probability per example to this TSV file (for calibration studies).
+        #[arg(long, value_name = "FILE.tsv")]
+        probabilities: Option<PathBuf>,
+    },
+    /// Intent model on a Bitext customer-support CSV: accuracy and macro-F1.
+    Intent {
+        /// Bitext CSV (`instruction`, `intent` columns).
+        file: PathBuf,
+        /// Intent model file (default: the built-in model).
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+    },
+}
+
+pub fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Goemotions {
+            file,
+            model,
+            per_label,
+            probabilities,
+        } => {
+            let model = crate::analyze::load_emotions(model.as_deref())?;
+            let rows = rapport_eval::read_goemotions(&file, emotions::LABELS.len())?;
+            let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+            let predictions = model.predict_batch(&texts);
+            if let Some(path) = probabilities {
+                write_probabilities(&path, model.linear(), &texts)?;
+            }
+            let to_set = |items: &mut dyn Iterator<Item = &str>| -> BTreeSet<String> {
+                items.map(str::to_string).collect()
+            };
+            let gold: Vec<BTreeSet<String>> = rows
+                .iter()
+                .map(|r| to_set(&mut r.labels.iter().map(|&i| emotions::LABELS[i])))
+                .collect();
+            let predicted: Vec<BTreeSet<String>> = predictions
+                .iter()
+                .map(|p| to_set(&mut p.predicted.iter().map(|&i| emotions::LABELS[i])))
+                .collect();
+            let labels = multilabel_f1(&emotions::LABELS, &gold, &predicted);
+            let group_scores = |grouping: Grouping| {
+                let gold: Vec<BTreeSet<String>> = rows
+                    .iter()
+                    .map(|r| to_set(&mut grouping.map_labels(&r.labels).into_iter()))
+                    .collect();
+                let predicted: Vec<BTreeSet<String>> = predictions
+                    .iter()
+                    .map(|p| match grouping {
+                        Grouping::Ekman => to_set(&mut p.ekman.iter().copied()),
+                        Grouping::Sentiment => to_set(&mut p.sentiment_group.iter().copied()),
+                    })
+                    .collect();
+                let mut classes: Vec<&str> = grouping.groups().iter().map(|g| g.0).collect();
+                classes.push("neutral");
+                multilabel_f1(&classes, &gold, &predicted)
+            };
+            let ekman = group_scores(Grouping::Ekman);
+            let sentiment = group_scores(Grouping::Sentiment);
+            if per_label {
+                for scores in [&labels, &ekman, &sentiment] {
+                    for (class, f1, support) in &scores.per_class {
+                        println!("{class:>16}  f1 {:.3}  support {support}", f1);
+                    }
+                }
+            }
+            let summary = json!({
+                "examples": rows.len(),
+                "macro_f1": round4(labels.macro_f1),
+                "macro_f1_ekman": round4(ekman.macro_f1),
+                "macro_f1_sentiment": round4(sentiment.macro_f1),
+                "micro_f1": round4(labels.micro_f1),
+            });
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Intent { file, model } => {
+            let model = crate::analyze::load_intent(model.as_deref())?;
+            let rows = rapport_eval::read_bitext(&file)?;
+            println!("{}", serde_json::to_string(&intent_report(&model, &rows))?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Accuracy and macro-F1 of the intent model on labelled rows.
+pub fn intent_report(model: &IntentModel, rows: &[IntentRow]) -> serde_json::Value {
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let predicted = model.predict_batch(&texts);
+    let correct = rows
+        .iter()
+        .zip(&predicted)
+        .filter(|(row, (label, _))| &row.intent == label)
+        .count();
+    let one = |label: &str| BTreeSet::from([label.to_string()]);
+    let gold: Vec<BTreeSet<String>> = rows.iter().map(|r| one(&r.intent)).collect();
+    let pred: Vec<BTreeSet<String>> = predicted.iter().map(|(l, _)| one(l)).collect();
+    let scores = multilabel_f1(model.labels(), &gold, &pred);
+    json!({
+        "examples": rows.len(),
+        "accuracy": round4(correct as f64 / rows.len().max(1) as f64),
+        "macro_f1": round4(scores.macro_f1),
+    })
+}
+
+fn write_probabilities(
+    path: &std::path::Path,
+    model: &rapport_signals::model::LinearModel,
+    texts: &[&str],
+) -> Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "{}", model.header.labels.join("\t"))?;
+    for row in rapport_signals::model::predict_probabilities(model, texts) {
+        let cells: Vec<String> = row.iter().map(|p| format!("{p:.5}")).collect();
+        writeln!(out, "{}", cells.join("\t"))?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! The `rapport` command-line tool: analysis, training and evaluation of Rapport's models.
+//!
+//! Every command reads stdin where a text argument is absent, exits non-zero with a one-line reason on bad
+//! input, and prints machine-readable JSON; evaluation commands end with one JSON object on the last line.
+
+mod analyze;
+mod eval;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Rapport: the empathy layer for customer conversations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyse customer messages: emotions, sentiment, CX signals, vulnerability, sensitive topics, intent.
+    ///
+    /// Prints one JSON object per message. Without TEXT, reads stdin, one message per line.
+    Analyze(analyze::Args),
+    /// Train one of Rapport's models from a data set.
+    #[command(subcommand)]
+    Train(train::Command),
+    /// Evaluate a model on a labelled data set; the last line of stdout is a JSON object.
+    #[command(subcommand)]
+    Eval(eval::Command),
+}
+
+/// Where to load models from: `--emotions-model`/`--intent-model` flags, else the built-in models.
+#[derive(Debug, Clone, clap::Args)]
+struct ModelPaths {
+    /// Emotion model file (default: the built-in model).
+    #[arg(long, value_name = "PATH", env = "RAPPORT_EMOTIONS_MODEL")]
+    emotions_model: Option<PathBuf>,
+    /// Intent model file (default: the built-in model).
+    #[arg(long, value_name = "PATH", env = "RAPPORT_INTENT_MODEL")]
+    intent_model: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Train(command) => train::run(command),
+        Command::Eval(command) => eval::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("rapport: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

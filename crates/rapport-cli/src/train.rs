@@ -1,0 +1,233 @@
+//! `rapport train`: trains the emotion and intent models from data files and writes model files.
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rapport_signals::emotions::{self, LabelledText};
+use rapport_signals::features::FeatureConfig;
+use rapport_signals::intent::{self, IntentExample};
+use rapport_signals::model::TrainConfig;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Train the emotion model on GoEmotions TSV files; thresholds are tuned on --dev.
+    Emotions {
+        /// Training file (GoEmotions TSV: text, label ids, comment id).
+        #[arg(long, value_name = "FILE.tsv")]
+        train: PathBuf,
+        /// Dev file used to tune each label's decision threshold.
+        #[arg(long, value_name = "FILE.tsv")]
+        dev: PathBuf,
+        /// Where to write the model file.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        #[command(flatten)]
+        hyper: Hyper,
+    },
+    /// Train the intent model on a Bitext customer-support CSV (`instruction`, `intent` columns).
+    Intent {
+        /// Training file (Bitext CSV).
+        #[arg(long, value_name = "FILE.csv")]
+        train: PathBuf,
+        /// Leave this percentage of rows out of training (a stable split by text hash) and report accuracy
+        /// on them; 0 trains on every row.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=90))]
+        holdout_percent: u8,
+        /// Where to write the model file.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        #[command(flatten)]
+        hyper: Hyper,
+    },
+}
+
+/// Training hyper-parameters; the defaults are the ones the shipped models were trained with.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Hyper {
+    /// Passes over the training data.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// FTRL learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().alpha)]
+    alpha: f32,
+    /// L1 regularisation (sparsity).
+    #[arg(long, default_value_t = TrainConfig::default().l1)]
+    l1: f32,
+    /// L2 regularisation.
+    #[arg(long, default_value_t = TrainConfig::default().l2)]
+    l2: f32,
+    /// log2 of the number of feature hash buckets.
+    #[arg(long, default_value_t = FeatureConfig::default().bucket_bits, value_parser = clap::value_parser!(u32).range(8..=24))]
+    bucket_bits: u32,
+    /// Shortest character n-gram taken from each word.
+    #[arg(long, default_value_t = FeatureConfig::default().char_min)]
+    char_min: usize,
+    /// Longest character n-gram taken from each word.
+    #[arg(long, default_value_t = FeatureConfig::default().char_max)]
+    char_max: usize,
+    /// Random seed of the example order.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+}
+
+impl Hyper {
+    fn configs(&self) -> (FeatureConfig, TrainConfig) {
+        let features = FeatureConfig {
+            bucket_bits: self.bucket_bits,
+            char_min: self.char_min,
+            char_max: self.char_max.max(self.char_min),
+            ..FeatureConfig::default()
+        };
+        let train = TrainConfig {
+            epochs: self.epochs,
+            alpha: self.alpha,
+            l1: self.l1,
+            l2: self.l2,
+            seed: self.seed,
+            ..TrainConfig::default()
+        };
+        (features, train)
+    }
+}
+
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} head-epochs (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn write_model(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn today() -> String {
+    // Days since the Unix epoch to a civil date (Howard Hinnant's algorithm), to stamp model cards.
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+pub fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Emotions {
+            train,
+            dev,
+            out,
+            hyper,
+        } => {
+            let load = |path: &Path| -> Result<Vec<LabelledText>> {
+                Ok(rapport_eval::read_goemotions(path, emotions::LABELS.len())?
+                    .into_iter()
+                    .map(|row| LabelledText {
+                        text: row.text,
+                        labels: row.labels,
+                    })
+                    .collect())
+            };
+            let (train_rows, dev_rows) = (load(&train)?, load(&dev)?);
+            let (features, config) = hyper.configs();
+            let bar = progress_bar(
+                (config.epochs * emotions::head_names().len()) as u64,
+                "training emotions",
+            );
+            let model =
+                emotions::train_emotions(&train_rows, &dev_rows, features, &config, &|| {
+                    bar.inc(1)
+                })?;
+            bar.finish_and_clear();
+            let mut linear = model.linear().clone();
+            let info = &mut linear.header.info;
+            info.insert("trained".into(), today().into());
+            info.insert("train_file".into(), file_name(&train).into());
+            info.insert("dev_file".into(), file_name(&dev).into());
+            info.insert("train_examples".into(), train_rows.len().into());
+            info.insert("train_config".into(), serde_json::to_value(config)?);
+            write_model(&out, &linear.to_bytes())?;
+            eprintln!(
+                "wrote {} ({} examples, {} heads)",
+                out.display(),
+                train_rows.len(),
+                linear.heads()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Intent {
+            train,
+            holdout_percent,
+            out,
+            hyper,
+        } => {
+            let rows = rapport_eval::read_bitext(&train)?;
+            let (held, kept): (Vec<_>, Vec<_>) = rows
+                .into_iter()
+                .partition(|row| rapport_eval::in_holdout(&row.text, holdout_percent));
+            if kept.is_empty() {
+                bail!("no training rows left in {}", train.display());
+            }
+            let examples: Vec<IntentExample> = kept
+                .iter()
+                .map(|row| IntentExample {
+                    text: row.text.clone(),
+                    intent: row.intent.clone(),
+                })
+                .collect();
+            let (features, config) = hyper.configs();
+            let labels = {
+                let mut l: Vec<&str> = kept.iter().map(|r| r.intent.as_str()).collect();
+                l.sort_unstable();
+                l.dedup();
+                l.len()
+            };
+            let bar = progress_bar((config.epochs * labels) as u64, "training intent");
+            let model = intent::train_intent(&examples, features, &config, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            let mut linear = model.linear().clone();
+            let info = &mut linear.header.info;
+            info.insert("trained".into(), today().into());
+            info.insert("train_file".into(), file_name(&train).into());
+            info.insert("train_examples".into(), kept.len().into());
+            info.insert("holdout_percent".into(), holdout_percent.into());
+            info.insert("train_config".into(), serde_json::to_value(config)?);
+            write_model(&out, &linear.to_bytes())?;
+            eprintln!(
+                "wrote {} ({} examples, {labels} intents)",
+                out.display(),
+                kept.len()
+            );
+            if !held.is_empty() {
+                let model = intent::IntentModel::new(linear)?;
+                let report = crate::eval::intent_report(&model, &held);
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}

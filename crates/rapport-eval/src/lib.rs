@@ -1,0 +1,248 @@
+//! Data set readers and metrics for Rapport's evaluations: GoEmotions TSV and Bitext CSV readers,
+//! multi-label F1 and accuracy.
+//!
+//! Not for: models or analysis. Readers turn files into plain rows with clear, line-numbered errors; metrics
+//! are pure functions over label sets.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+/// Errors reading a data set.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: line {line}: {why}")]
+    Malformed {
+        path: String,
+        line: usize,
+        why: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn read_file(path: &Path) -> Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    Ok(text)
+}
+
+/// One GoEmotions row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoEmotionsRow {
+    pub text: String,
+    pub labels: Vec<usize>,
+}
+
+/// Reads a GoEmotions TSV file (`text \t label_ids \t comment_id`, no header).
+pub fn read_goemotions(path: &Path, label_count: usize) -> Result<Vec<GoEmotionsRow>> {
+    let text = read_file(path)?;
+    parse_goemotions(&text, label_count).map_err(|(line, why)| Error::Malformed {
+        path: path.display().to_string(),
+        line,
+        why,
+    })
+}
+
+/// Parses GoEmotions TSV content; errors carry the 1-based line number.
+pub fn parse_goemotions(
+    content: &str,
+    label_count: usize,
+) -> Result<Vec<GoEmotionsRow>, (usize, String)> {
+    let mut rows = Vec::new();
+    for (i, line) in content.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = line.split('\t');
+        let (Some(text), Some(ids)) = (fields.next(), fields.next()) else {
+            return Err((i + 1, "expected `text<TAB>label_ids[<TAB>id]`".into()));
+        };
+        let mut labels = Vec::new();
+        for id in ids.split(',') {
+            let id: usize = id
+                .trim()
+                .parse()
+                .map_err(|_| (i + 1, format!("label id {id:?} is not a number")))?;
+            if id >= label_count {
+                return Err((
+                    i + 1,
+                    format!("label id {id} is out of range 0..{label_count}"),
+                ));
+            }
+            labels.push(id);
+        }
+        rows.push(GoEmotionsRow {
+            text: text.to_string(),
+            labels,
+        });
+    }
+    Ok(rows)
+}
+
+/// One Bitext row: the customer's text and its intent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentRow {
+    pub text: String,
+    pub intent: String,
+}
+
+/// Reads a Bitext customer-support CSV (header with `instruction` and `intent` columns).
+pub fn read_bitext(path: &Path) -> Result<Vec<IntentRow>> {
+    let display = path.display().to_string();
+    let malformed = |line: usize, why: String| Error::Malformed {
+        path: display.clone(),
+        line,
+        why,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| malformed(0, e.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| malformed(1, e.to_string()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| malformed(1, format!("missing column `{name}`")))
+    };
+    let (text_col, intent_col) = (column("instruction")?, column("intent")?);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            malformed(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let (Some(text), Some(intent)) = (record.get(text_col), record.get(intent_col)) else {
+            return Err(malformed(line, "row has too few columns".into()));
+        };
+        rows.push(IntentRow {
+            text: text.to_string(),
+            intent: intent.to_string(),
+        });
+    }
+    Ok(rows)
+}
+
+/// F1 of one class from counts; 0 when the class never occurs and is never predicted.
+pub fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
+    let denominator = 2 * tp + fp + fn_;
+    if denominator == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / denominator as f64
+    }
+}
+
+/// Per-class and micro-averaged F1 over multi-label predictions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiLabelScores {
+    /// (class, F1, support) for every class in `classes`.
+    pub per_class: Vec<(String, f64, usize)>,
+    pub macro_f1: f64,
+    pub micro_f1: f64,
+}
+
+/// Scores predicted label sets against gold label sets over the given classes.
+pub fn multilabel_f1<S: AsRef<str>>(
+    classes: &[S],
+    gold: &[BTreeSet<String>],
+    predicted: &[BTreeSet<String>],
+) -> MultiLabelScores {
+    let (mut all_tp, mut all_fp, mut all_fn) = (0, 0, 0);
+    let mut per_class = Vec::with_capacity(classes.len());
+    for class in classes {
+        let class = class.as_ref();
+        let (mut tp, mut fp, mut fn_, mut support) = (0, 0, 0, 0);
+        for (g, p) in gold.iter().zip(predicted) {
+            let (in_gold, in_pred) = (g.contains(class), p.contains(class));
+            support += usize::from(in_gold);
+            match (in_gold, in_pred) {
+                (true, true) => tp += 1,
+                (false, true) => fp += 1,
+                (true, false) => fn_ += 1,
+                (false, false) => {}
+            }
+        }
+        all_tp += tp;
+        all_fp += fp;
+        all_fn += fn_;
+        per_class.push((class.to_string(), f1(tp, fp, fn_), support));
+    }
+    let macro_f1 = if per_class.is_empty() {
+        0.0
+    } else {
+        per_class.iter().map(|c| c.1).sum::<f64>() / per_class.len() as f64
+    };
+    MultiLabelScores {
+        per_class,
+        macro_f1,
+        micro_f1: f1(all_tp, all_fp, all_fn),
+    }
+}
+
+/// Rounds to four decimals for reports.
+pub fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Deterministic split by text: true for about `percent`% of texts (FNV-1a of the text, modulo 100).
+pub fn in_holdout(text: &str, percent: u8) -> bool {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % 100) < u64::from(percent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(labels: &[&str]) -> BTreeSet<String> {
+        labels.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn multilabel_f1_counts_each_class() {
+        let gold = [set(&["a"]), set(&["b"]), set(&["a", "b"])];
+        let pred = [set(&["a"]), set(&["a"]), set(&["b"])];
+        let s = multilabel_f1(&["a", "b"], &gold, &pred);
+        // a: tp 1, fp 1, fn 1 -> 0.5; b: tp 1, fp 0, fn 1 -> 0.667
+        assert!((s.per_class[0].1 - 0.5).abs() < 1e-9);
+        assert!((s.per_class[1].1 - 2.0 / 3.0).abs() < 1e-9);
+        assert!((s.macro_f1 - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-9);
+        assert!((s.micro_f1 - 4.0 / 7.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn goemotions_parser_reports_the_line() {
+        let rows = parse_goemotions("hi\t27\tx\nyay\t15,17\ty\n", 28).expect("valid");
+        assert_eq!(rows[1].labels, [15, 17]);
+        assert_eq!(
+            parse_goemotions("ok\t1\na\t99\n", 28).expect_err("bad").0,
+            2
+        );
+        assert_eq!(parse_goemotions("no tab\n", 28).expect_err("bad").0, 1);
+    }
+
+    #[test]
+    fn holdout_split_is_stable_and_roughly_sized() {
+        let texts: Vec<String> = (0..2000).map(|i| format!("text {i}")).collect();
+        let held = texts.iter().filter(|t| in_holdout(t, 20)).count();
+        assert!((300..500).contains(&held), "{held}");
+        assert_eq!(in_holdout("abc", 20), in_holdout("abc", 20));
+    }
+}

@@ -1,0 +1,35 @@
+//! The models that ship with Rapport, embedded in the binary at build time from `models/`.
+
+use crate::emotions::EmotionModel;
+use crate::intent::IntentModel;
+use crate::model::LinearModel;
+use crate::{Error, Result};
+
+#[cfg(rapport_builtin_models)]
+const EMOTIONS: Option<&[u8]> = Some(include_bytes!("../../../models/emotions.rplm"));
+#[cfg(rapport_builtin_models)]
+const INTENT: Option<&[u8]> = Some(include_bytes!("../../../models/intent.rplm"));
+#[cfg(not(rapport_builtin_models))]
+const EMOTIONS: Option<&[u8]> = None;
+#[cfg(not(rapport_builtin_models))]
+const INTENT: Option<&[u8]> = None;
+
+fn missing(name: &str) -> Error {
+    Error::InvalidModel(format!(
+        "this build has no built-in {name} model: train one with `rapport train {name}` into models/ and rebuild, or pass a model file"
+    ))
+}
+
+/// The built-in emotion model.
+pub fn emotion_model() -> Result<EmotionModel> {
+    EmotionModel::new(LinearModel::from_bytes(
+        EMOTIONS.ok_or_else(|| missing("emotions"))?,
+    )?)
+}
+
+/// The built-in intent model.
+pub fn intent_model() -> Result<IntentModel> {
+    IntentModel::new(LinearModel::from_bytes(
+        INTENT.ok_or_else(|| missing("intent"))?,
+    )?)
+}

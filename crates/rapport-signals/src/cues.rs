@@ -106,6 +106,9 @@ pub struct Evidence {
     pub span: Span,
 }
 
+/// The weight at which one cue alone makes its target present.
+const PRESENT_WEIGHT: f32 = 0.5;
+
 const LEXICON: &str = include_str!("lexicon.txt");
 
 fn expand_braces(phrase: &str, out: &mut Vec<String>) {
@@ -217,7 +220,7 @@ impl Lexicon {
             let pattern = &self.patterns[m.pattern().as_usize()];
             let (start, end) = (m.start(), m.end());
             let bounded = if pattern.prefix {
-                is_word_bounded(text, start, start)
+                starts_word(text, start)
             } else {
                 is_word_bounded(text, start, end)
             };
@@ -252,6 +255,13 @@ impl Lexicon {
         out.retain(|e| e.weight > 0.0);
         context.style_evidence(text, tokens, out);
     }
+}
+
+fn starts_word(text: &str, start: usize) -> bool {
+    text[..start]
+        .chars()
+        .next_back()
+        .is_none_or(|c| !c.is_alphanumeric())
 }
 
 /// Extends a prefix match to the end of its word (`frustrat` -> `frustrating`).
@@ -483,7 +493,8 @@ impl<'t, 'a> Context<'t, 'a> {
             .min(self.tokens.len());
         let negated = self.before(first, 3).any(|t| word_in(t, NEGATORS));
         if negated && effect.flags & FLAG_NOT_NEGATABLE == 0 {
-            weight *= 0.1;
+            // A negated cue is no evidence at all ("I'm not angry"); self-harm cues keep their floor below.
+            weight = 0.0;
         }
         if self.before(first, 2).any(|t| word_in(t, INTENSIFIERS)) {
             weight = (weight * 1.3).min(0.98);
@@ -518,7 +529,7 @@ impl<'t, 'a> Context<'t, 'a> {
         }
         if effect.flags & FLAG_SELF_HARM != 0 {
             // A missed self-harm cue is far worse than a false alarm: context may lower it, never below 0.5.
-            weight = weight.max(0.5);
+            weight = weight.max(PRESENT_WEIGHT);
         }
         weight
     }
@@ -537,7 +548,7 @@ impl<'t, 'a> Context<'t, 'a> {
             });
             out.push(Evidence {
                 target: signal("frustration"),
-                weight: 0.4,
+                weight: 0.5,
                 span,
             });
         }

@@ -4,7 +4,7 @@ use crate::ModelPaths;
 use anyhow::{Context, Result};
 use rapport_signals::emotions::EmotionModel;
 use rapport_signals::intent::IntentModel;
-use rapport_signals::model::LinearModel;
+use rapport_signals::model::Model;
 use rapport_signals::{builtin, Analyzer};
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -18,9 +18,9 @@ pub struct Args {
     models: ModelPaths,
 }
 
-fn read_model(path: &Path) -> Result<LinearModel> {
+fn read_model(path: &Path) -> Result<Model> {
     let bytes = std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
-    LinearModel::from_bytes(&bytes).with_context(|| format!("loading model {}", path.display()))
+    Model::from_bytes(&bytes).with_context(|| format!("loading model {}", path.display()))
 }
 
 /// Loads the emotion model from a file, or the built-in one.

@@ -48,7 +48,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
             let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
             let predictions = model.predict_batch(&texts);
             if let Some(path) = probabilities {
-                write_probabilities(&path, model.linear(), &texts)?;
+                write_probabilities(&path, model.model(), &texts)?;
             }
             let to_set = |items: &mut dyn Iterator<Item = &str>| -> BTreeSet<String> {
                 items.map(str::to_string).collect()
@@ -128,14 +128,14 @@ pub fn intent_report(model: &IntentModel, rows: &[IntentRow]) -> serde_json::Val
 
 fn write_probabilities(
     path: &std::path::Path,
-    model: &rapport_signals::model::LinearModel,
+    model: &rapport_signals::model::Model,
     texts: &[&str],
 ) -> Result<()> {
     use std::io::Write;
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "{}", model.header.labels.join("\t"))?;
+    writeln!(out, "{}", model.card.labels.join("\t"))?;
     for row in rapport_signals::model::predict_probabilities(model, texts) {
         let cells: Vec<String> = row.iter().map(|p| format!("{p:.5}")).collect();
         writeln!(out, "{}", cells.join("\t"))?;

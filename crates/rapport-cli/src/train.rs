@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_signals::emotions::{self, LabelledText};
-use rapport_signals::features::FeatureConfig;
+use rapport_signals::features::{FeatureConfig, VIEW_NAMES};
 use rapport_signals::intent::{self, IntentExample};
 use rapport_signals::model::TrainConfig;
 use std::path::{Path, PathBuf};
@@ -57,37 +57,42 @@ pub struct Hyper {
     /// L2 regularisation.
     #[arg(long, default_value_t = TrainConfig::default().l2)]
     l2: f32,
+    /// Up-weighting of rare labels' positive examples: (negatives/positives)^balance.
+    #[arg(long, default_value_t = TrainConfig::default().balance)]
+    balance: f32,
     /// log2 of the number of feature hash buckets.
     #[arg(long, default_value_t = FeatureConfig::default().bucket_bits, value_parser = clap::value_parser!(u32).range(8..=24))]
     bucket_bits: u32,
-    /// Shortest character n-gram taken from each word.
-    #[arg(long, default_value_t = FeatureConfig::default().char_min)]
-    char_min: usize,
-    /// Longest character n-gram taken from each word.
-    #[arg(long, default_value_t = FeatureConfig::default().char_max)]
-    char_max: usize,
+    /// Feature views, one model member each, averaged (chars35, chars26, words; default: all three for
+    /// emotions, chars35 for intent).
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(VIEW_NAMES))]
+    views: Vec<String>,
     /// Random seed of the example order.
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
 }
 
 impl Hyper {
-    fn configs(&self) -> (FeatureConfig, TrainConfig) {
-        let features = FeatureConfig {
-            bucket_bits: self.bucket_bits,
-            char_min: self.char_min,
-            char_max: self.char_max.max(self.char_min),
-            ..FeatureConfig::default()
+    fn configs(&self, default_views: &[&str]) -> (Vec<FeatureConfig>, TrainConfig) {
+        let names: Vec<&str> = if self.views.is_empty() {
+            default_views.to_vec()
+        } else {
+            self.views.iter().map(String::as_str).collect()
         };
+        let views = names
+            .iter()
+            .filter_map(|name| FeatureConfig::view(name, self.bucket_bits))
+            .collect();
         let train = TrainConfig {
             epochs: self.epochs,
             alpha: self.alpha,
             l1: self.l1,
             l2: self.l2,
+            balance: self.balance,
             seed: self.seed,
             ..TrainConfig::default()
         };
-        (features, train)
+        (views, train)
     }
 }
 
@@ -146,29 +151,27 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     .collect())
             };
             let (train_rows, dev_rows) = (load(&train)?, load(&dev)?);
-            let (features, config) = hyper.configs();
+            let (views, config) = hyper.configs(&["chars35", "words", "chars26"]);
             let bar = progress_bar(
-                (config.epochs * emotions::head_names().len()) as u64,
+                (views.len() * config.epochs * emotions::head_names().len()) as u64,
                 "training emotions",
             );
             let model =
-                emotions::train_emotions(&train_rows, &dev_rows, features, &config, &|| {
-                    bar.inc(1)
-                })?;
+                emotions::train_emotions(&train_rows, &dev_rows, &views, &config, &|| bar.inc(1))?;
             bar.finish_and_clear();
-            let mut linear = model.linear().clone();
-            let info = &mut linear.header.info;
+            let mut model = model.model().clone();
+            let info = &mut model.card.info;
             info.insert("trained".into(), today().into());
             info.insert("train_file".into(), file_name(&train).into());
             info.insert("dev_file".into(), file_name(&dev).into());
             info.insert("train_examples".into(), train_rows.len().into());
             info.insert("train_config".into(), serde_json::to_value(config)?);
-            write_model(&out, &linear.to_bytes())?;
+            write_model(&out, &model.to_bytes())?;
             eprintln!(
                 "wrote {} ({} examples, {} heads)",
                 out.display(),
                 train_rows.len(),
-                linear.heads()
+                model.heads()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -192,31 +195,34 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     intent: row.intent.clone(),
                 })
                 .collect();
-            let (features, config) = hyper.configs();
+            let (views, config) = hyper.configs(&["chars35"]);
             let labels = {
                 let mut l: Vec<&str> = kept.iter().map(|r| r.intent.as_str()).collect();
                 l.sort_unstable();
                 l.dedup();
                 l.len()
             };
-            let bar = progress_bar((config.epochs * labels) as u64, "training intent");
-            let model = intent::train_intent(&examples, features, &config, &|| bar.inc(1))?;
+            let bar = progress_bar(
+                (views.len() * config.epochs * labels) as u64,
+                "training intent",
+            );
+            let model = intent::train_intent(&examples, &views, &config, &|| bar.inc(1))?;
             bar.finish_and_clear();
-            let mut linear = model.linear().clone();
-            let info = &mut linear.header.info;
+            let mut model = model.model().clone();
+            let info = &mut model.card.info;
             info.insert("trained".into(), today().into());
             info.insert("train_file".into(), file_name(&train).into());
             info.insert("train_examples".into(), kept.len().into());
             info.insert("holdout_percent".into(), holdout_percent.into());
             info.insert("train_config".into(), serde_json::to_value(config)?);
-            write_model(&out, &linear.to_bytes())?;
+            write_model(&out, &model.to_bytes())?;
             eprintln!(
                 "wrote {} ({} examples, {labels} intents)",
                 out.display(),
                 kept.len()
             );
             if !held.is_empty() {
-                let model = intent::IntentModel::new(linear)?;
+                let model = intent::IntentModel::new(model)?;
                 let report = crate::eval::intent_report(&model, &held);
                 println!("{}", serde_json::to_string(&report)?);
             }

@@ -3,7 +3,6 @@
 
 use crate::cues::{self, Evidence, Lexicon, SIGNALS, TOPICS, VULNERABILITIES};
 use crate::emotions::{EmotionModel, EmotionPrediction, LABELS};
-use crate::features::Featurizer;
 use crate::intent::IntentModel;
 use rapport_text::{Span, Token, TokenKind};
 use serde::ser::{SerializeMap, Serializer};
@@ -138,10 +137,8 @@ pub struct Analysis {
 /// Reusable buffers so that steady-state analysis allocates only its output.
 #[derive(Debug, Default)]
 struct Scratch {
-    featurizer: Featurizer,
-    features: Vec<u32>,
-    acc: Vec<i32>,
-    logits: Vec<f32>,
+    model: crate::model::Scratch,
+    probabilities: Vec<f32>,
     evidence: Vec<Evidence>,
 }
 
@@ -221,32 +218,22 @@ impl Analyzer {
         }
 
         let emotion = if english && !tokens.is_empty() {
-            scratch.featurizer.extract(
-                &self.emotions.linear().header.features,
+            self.emotions.model().probabilities_into(
+                &mut scratch.model,
                 text,
-                &mut scratch.features,
+                &mut scratch.probabilities,
             );
-            self.emotions.linear().logits_into(
-                &scratch.features,
-                &mut scratch.acc,
-                &mut scratch.logits,
-            );
-            Some(self.emotions.predict_from_logits(&scratch.logits))
+            Some(self.emotions.predict(&scratch.probabilities))
         } else {
             None
         };
         let intent = if english && words > 0 {
-            scratch.featurizer.extract(
-                &self.intent.linear().header.features,
+            self.intent.model().probabilities_into(
+                &mut scratch.model,
                 text,
-                &mut scratch.features,
+                &mut scratch.probabilities,
             );
-            self.intent.linear().logits_into(
-                &scratch.features,
-                &mut scratch.acc,
-                &mut scratch.logits,
-            );
-            let (label, confidence) = self.intent.predict_from_logits(&scratch.logits);
+            let (label, confidence) = self.intent.predict(&scratch.probabilities);
             Intent {
                 label: label.to_string(),
                 confidence,
@@ -387,8 +374,9 @@ fn derive_distress(scores: &mut [SignalScore]) {
     }
 }
 
-/// Sentiment in [-1, 1]: the model's positive minus negative probability, pulled down by present negative
-/// CX signals and up by present gratitude.
+/// Sentiment in [-1, 1]: the model's positive minus negative probability, overruled by the CX signals: a
+/// present frustration, anger, distress or abuse makes the message negative at least in proportion, and a
+/// present gratitude without them makes it positive.
 fn sentiment(emotion: Option<&EmotionPrediction>, targets: &[SignalScore]) -> Sentiment {
     let model = emotion.map_or(0.0, |p| p.positive - p.negative);
     let present = |name: &str| {
@@ -404,7 +392,14 @@ fn sentiment(emotion: Option<&EmotionPrediction>, targets: &[SignalScore]) -> Se
         .map(|n| present(n))
         .fold(0.0, f32::max);
     let positive = present("gratitude");
-    let score = (model - 0.6 * negative + 0.4 * positive).clamp(-1.0, 1.0);
+    let score = if negative > 0.0 {
+        model.min(-0.8 * negative)
+    } else if positive > 0.0 {
+        model.max(0.6 * positive)
+    } else {
+        model
+    }
+    .clamp(-1.0, 1.0);
     let label = if score >= 0.25 {
         "positive"
     } else if score <= -0.25 {

@@ -2,7 +2,7 @@
 
 use crate::emotions::EmotionModel;
 use crate::intent::IntentModel;
-use crate::model::LinearModel;
+use crate::model::Model;
 use crate::{Error, Result};
 
 #[cfg(rapport_builtin_models)]
@@ -22,14 +22,12 @@ fn missing(name: &str) -> Error {
 
 /// The built-in emotion model.
 pub fn emotion_model() -> Result<EmotionModel> {
-    EmotionModel::new(LinearModel::from_bytes(
+    EmotionModel::new(Model::from_bytes(
         EMOTIONS.ok_or_else(|| missing("emotions"))?,
     )?)
 }
 
 /// The built-in intent model.
 pub fn intent_model() -> Result<IntentModel> {
-    IntentModel::new(LinearModel::from_bytes(
-        INTENT.ok_or_else(|| missing("intent"))?,
-    )?)
+    IntentModel::new(Model::from_bytes(INTENT.ok_or_else(|| missing("intent"))?)?)
 }

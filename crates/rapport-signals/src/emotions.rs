@@ -2,7 +2,7 @@
 //! and the group mappings that turn label sets into group sets.
 
 use crate::features::FeatureConfig;
-use crate::model::{self, best_threshold, sigmoid, Example, LinearModel, TrainConfig};
+use crate::model::{self, best_threshold, Model, TrainConfig};
 use crate::{Error, Result};
 
 /// The GoEmotions labels in the data set's id order (id 27 is neutral).
@@ -204,17 +204,17 @@ pub struct EmotionPrediction {
 /// The emotion model with its per-head decision thresholds.
 #[derive(Debug, Clone)]
 pub struct EmotionModel {
-    model: LinearModel,
+    model: Model,
     group_offsets: [usize; 2],
 }
 
 impl EmotionModel {
-    pub fn new(model: LinearModel) -> Result<Self> {
-        if model.header.kind != "emotions" || model.header.labels != head_names() {
+    pub fn new(model: Model) -> Result<Self> {
+        if model.card.kind != "emotions" || model.card.labels != head_names() {
             return Err(Error::InvalidModel(format!(
                 "expected an emotions model with {} heads, found kind {:?} with {} heads",
                 head_names().len(),
-                model.header.kind,
+                model.card.kind,
                 model.heads()
             )));
         }
@@ -224,33 +224,27 @@ impl EmotionModel {
         })
     }
 
-    pub fn linear(&self) -> &LinearModel {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
     /// Predictions for many texts, in parallel.
     pub fn predict_batch(&self, texts: &[&str]) -> Vec<EmotionPrediction> {
-        model::logits_batch(&self.model, texts)
+        model::predict_probabilities(&self.model, texts)
             .iter()
-            .map(|logits| self.predict_from_logits(logits))
+            .map(|p| self.predict(p))
             .collect()
     }
 
-    /// Predicts from the logits of all heads (see [`LinearModel::logits_into`]).
-    pub fn predict_from_logits(&self, logits: &[f32]) -> EmotionPrediction {
-        let thresholds = &self.model.header.thresholds;
+    /// Predicts from the probabilities of all heads (see [`Model::probabilities_into`]).
+    pub fn predict(&self, probabilities: &[f32]) -> EmotionPrediction {
+        let thresholds = &self.model.card.thresholds;
         let mut scores = [0f32; 28];
-        for (score, &logit) in scores.iter_mut().zip(logits) {
-            *score = sigmoid(logit);
-        }
+        scores.copy_from_slice(&probabilities[..28]);
         let predicted = decide(&scores, &thresholds[..28], 0..28);
         let group = |grouping: Grouping, offset: usize| -> Vec<&'static str> {
             let groups = grouping.groups();
-            let probabilities: Vec<f32> = logits[offset..offset + groups.len()]
-                .iter()
-                .map(|&l| sigmoid(l))
-                .collect();
-            let mut candidates = probabilities;
+            let mut candidates = probabilities[offset..offset + groups.len()].to_vec();
             candidates.push(scores[NEUTRAL]);
             let mut limits = thresholds[offset..offset + groups.len()].to_vec();
             limits.push(thresholds[NEUTRAL]);
@@ -263,8 +257,8 @@ impl EmotionModel {
         };
         let ekman = group(Grouping::Ekman, self.group_offsets[0]);
         let sentiment_group = group(Grouping::Sentiment, self.group_offsets[1]);
-        let positive = sigmoid(logits[self.group_offsets[1]]);
-        let negative = sigmoid(logits[self.group_offsets[1] + 1]);
+        let positive = probabilities[self.group_offsets[1]];
+        let negative = probabilities[self.group_offsets[1] + 1];
         EmotionPrediction {
             scores,
             predicted,
@@ -305,7 +299,7 @@ pub struct LabelledText {
 pub fn train_emotions(
     train: &[LabelledText],
     dev: &[LabelledText],
-    features: FeatureConfig,
+    views: &[FeatureConfig],
     config: &TrainConfig,
     progress: &(dyn Fn() + Sync),
 ) -> Result<EmotionModel> {
@@ -314,15 +308,11 @@ pub fn train_emotions(
             "training and dev sets must not be empty".into(),
         ));
     }
-    let examples = to_examples(&features, train);
-    let mut model = model::train(
-        "emotions",
-        features,
-        head_names(),
-        &examples,
-        config,
-        progress,
-    );
+    let examples: Vec<(&str, Vec<u16>)> = train
+        .iter()
+        .map(|row| (row.text.as_str(), positive_heads(&row.labels)))
+        .collect();
+    let mut model = model::train("emotions", head_names(), &examples, views, config, progress)?;
     let texts: Vec<&str> = dev.iter().map(|row| row.text.as_str()).collect();
     let probabilities = model::predict_probabilities(&model, &texts);
     let gold: Vec<Vec<u16>> = dev.iter().map(|row| positive_heads(&row.labels)).collect();
@@ -332,17 +322,9 @@ pub fn train_emotions(
             .iter()
             .map(|heads| heads.contains(&(head as u16)))
             .collect();
-        model.header.thresholds[head] = best_threshold(&p, &g);
+        model.card.thresholds[head] = best_threshold(&p, &g);
     }
     EmotionModel::new(model)
-}
-
-fn to_examples(features: &FeatureConfig, rows: &[LabelledText]) -> Vec<Example> {
-    let pairs: Vec<(&str, Vec<u16>)> = rows
-        .iter()
-        .map(|row| (row.text.as_str(), positive_heads(&row.labels)))
-        .collect();
-    model::featurize_all(features, &pairs)
 }
 
 #[cfg(test)]

@@ -11,18 +11,60 @@ use serde::{Deserialize, Serialize};
 pub struct FeatureConfig {
     /// log2 of the number of hash buckets.
     pub bucket_bits: u32,
-    /// Shortest and longest character n-gram taken from each word (with `<` `>` word-boundary marks).
+    /// Shortest and longest character n-gram taken from each word (with `<` `>` word-boundary marks);
+    /// `char_min` 0 means no character n-grams.
     pub char_min: usize,
     pub char_max: usize,
     /// Whether word bigrams are features.
     pub word_bigrams: bool,
+    /// Whether word trigrams are features.
+    #[serde(default)]
+    pub word_trigrams: bool,
 }
 
 impl FeatureConfig {
     pub fn buckets(&self) -> usize {
         1 << self.bucket_bits
     }
+
+    /// A named feature view with `bucket_bits` buckets: `chars35` (words, bigrams, char 3-5-grams),
+    /// `chars26`, `chars14`, `chars47` (the same with other char n-gram lengths) or `words` (words,
+    /// bigrams, trigrams; no char n-grams).
+    pub fn view(name: &str, bucket_bits: u32) -> Option<Self> {
+        let base = Self {
+            bucket_bits,
+            ..Self::default()
+        };
+        match name {
+            "chars35" => Some(base),
+            "chars26" => Some(Self {
+                char_min: 2,
+                char_max: 6,
+                ..base
+            }),
+            "chars14" => Some(Self {
+                char_min: 1,
+                char_max: 4,
+                ..base
+            }),
+            "chars47" => Some(Self {
+                char_min: 4,
+                char_max: 7,
+                ..base
+            }),
+            "words" => Some(Self {
+                char_min: 0,
+                char_max: 0,
+                word_trigrams: true,
+                ..base
+            }),
+            _ => None,
+        }
+    }
 }
+
+/// The names [`FeatureConfig::view`] accepts.
+pub const VIEW_NAMES: [&str; 5] = ["chars35", "chars26", "chars14", "chars47", "words"];
 
 impl Default for FeatureConfig {
     fn default() -> Self {
@@ -31,12 +73,14 @@ impl Default for FeatureConfig {
             char_min: 3,
             char_max: 5,
             word_bigrams: true,
+            word_trigrams: false,
         }
     }
 }
 
 const NS_WORD: u64 = 0x9e37_79b9_7f4a_7c15;
 const NS_BIGRAM: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const NS_TRIGRAM: u64 = 0x27d4_eb2f_1656_67c5;
 const NS_CHAR: u64 = 0x1656_67b1_9e37_79f9;
 
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
@@ -90,6 +134,7 @@ impl Featurizer {
         let lower_str = lower.as_str();
         let lower = lower.as_bytes();
         let mut prev: Option<&[u8]> = None;
+        let mut prev2: Option<&[u8]> = None;
         for &(start, end) in word_ends.iter() {
             let word = &lower[start..end];
             out.push((fnv1a(NS_WORD, word) & mask) as u32);
@@ -98,7 +143,21 @@ impl Featurizer {
                 let h = fnv1a(fnv1a(NS_BIGRAM, prev_word), word);
                 out.push((h & mask) as u32);
             }
+            if config.word_trigrams {
+                let h = fnv1a(
+                    fnv1a(
+                        fnv1a(NS_TRIGRAM, prev2.unwrap_or(b"<s>")),
+                        prev.unwrap_or(b"<s>"),
+                    ),
+                    word,
+                );
+                out.push((h & mask) as u32);
+            }
+            prev2 = prev;
             prev = Some(word);
+            if config.char_min == 0 {
+                continue;
+            }
             push_char_ngrams(
                 config,
                 &lower_str[start..end],

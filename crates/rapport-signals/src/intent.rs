@@ -1,8 +1,8 @@
 //! The support-intent classifier (Bitext taxonomy): one-vs-rest heads, the most likely intent wins and its
-//! confidence is the softmax of the head logits.
+//! confidence is its probability's share of all heads' probabilities.
 
 use crate::features::FeatureConfig;
-use crate::model::{self, LinearModel, TrainConfig};
+use crate::model::{self, Model, TrainConfig};
 use crate::{Error, Result};
 
 /// A text with its intent name.
@@ -15,61 +15,59 @@ pub struct IntentExample {
 /// The intent model.
 #[derive(Debug, Clone)]
 pub struct IntentModel {
-    model: LinearModel,
+    model: Model,
 }
 
 impl IntentModel {
-    pub fn new(model: LinearModel) -> Result<Self> {
-        if model.header.kind != "intent" {
+    pub fn new(model: Model) -> Result<Self> {
+        if model.card.kind != "intent" {
             return Err(Error::InvalidModel(format!(
                 "expected an intent model, found kind {:?}",
-                model.header.kind
+                model.card.kind
             )));
         }
         Ok(Self { model })
     }
 
-    pub fn linear(&self) -> &LinearModel {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
     /// Best intent and confidence for many texts, in parallel.
     pub fn predict_batch(&self, texts: &[&str]) -> Vec<(String, f32)> {
-        model::logits_batch(&self.model, texts)
+        model::predict_probabilities(&self.model, texts)
             .iter()
-            .map(|logits| {
-                let (label, confidence) = self.predict_from_logits(logits);
+            .map(|p| {
+                let (label, confidence) = self.predict(p);
                 (label.to_string(), confidence)
             })
             .collect()
     }
 
     pub fn labels(&self) -> &[String] {
-        &self.model.header.labels
+        &self.model.card.labels
     }
 
-    /// The best intent and its confidence, from the logits of every head.
-    pub fn predict_from_logits(&self, logits: &[f32]) -> (&str, f32) {
+    /// The best intent and its confidence, from the probabilities of every head.
+    pub fn predict(&self, probabilities: &[f32]) -> (&str, f32) {
         let (best, max) =
-            logits
+            probabilities
                 .iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bm), (i, &l)| {
-                    if l > bm {
-                        (i, l)
-                    } else {
-                        (bi, bm)
-                    }
-                });
-        let total: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
-        (&self.model.header.labels[best], 1.0 / total)
+                .fold(
+                    (0, 0.0f32),
+                    |(bi, bm), (i, &p)| if p > bm { (i, p) } else { (bi, bm) },
+                );
+        let total: f32 = probabilities.iter().sum();
+        let confidence = if total > 0.0 { max / total } else { 0.0 };
+        (&self.model.card.labels[best], confidence)
     }
 }
 
 /// Trains the intent model; labels are the sorted distinct intents of `train`.
 pub fn train_intent(
     train: &[IntentExample],
-    features: FeatureConfig,
+    views: &[FeatureConfig],
     config: &TrainConfig,
     progress: &(dyn Fn() + Sync),
 ) -> Result<IntentModel> {
@@ -86,7 +84,6 @@ pub fn train_intent(
             (e.text.as_str(), vec![id])
         })
         .collect();
-    let examples = model::featurize_all(&features, &pairs);
-    let model = model::train("intent", features, labels, &examples, config, progress);
+    let model = model::train("intent", labels, &pairs, views, config, progress)?;
     IntentModel::new(model)
 }

@@ -96,7 +96,10 @@ mod tests {
             "de"
         );
         // Short Cyrillic text may be named Russian or a neighbour; what matters is that it is not English.
-        assert!(!matches!(lang("Где мой заказ? Я жду уже две недели."), "en" | "und"));
+        assert!(!matches!(
+            lang("Где мой заказ? Я жду уже две недели."),
+            "en" | "und"
+        ));
         assert_eq!(lang("😡😡😡"), "und");
     }
 }

@@ -1,32 +1,32 @@
-//! A multi-output linear model over hashed features, its file format and its trainer.
+//! Multi-output linear models over hashed features, their file format and their trainer.
 //!
-//! Each output ("head") is an independent logistic regression trained with FTRL-proximal, so training is
-//! deterministic, parallel across heads and produces sparse weights. Weights ship quantised to `i8` with
-//! one scale per head and are stored bucket-major, so that scoring a text reads one contiguous row of
-//! `heads` bytes per feature.
+//! A [`Model`] averages the probabilities of one or more [`LinearModel`] members, each reading the text through
+//! its own feature view (character n-grams, word n-grams, ...); different views make errors that partly
+//! cancel. Each output ("head") of a member is an independent logistic regression trained with
+//! FTRL-proximal, so training is deterministic, parallel across heads and produces sparse weights.
+//! Weights ship quantised to `i8` with one scale per head and are stored bucket-major, so that scoring a
+//! text reads one contiguous row of `heads` bytes per feature.
 //!
 //! File layout (little endian): `RPLM`, format version `u32`, header length `u32`, the JSON header
-//! ([`ModelHeader`]), then `buckets × heads` signed bytes.
+//! ([`FileHeader`]), then the members' weights (`buckets × heads` signed bytes each, in member order) as
+//! one DEFLATE stream: most weights are zero after L1 regularisation, so they compress well.
 
 use crate::features::{FeatureConfig, Featurizer};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
 
 const MAGIC: &[u8; 4] = b"RPLM";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
-/// Everything about a model except its weights.
+/// What a model is and how to decide with it; shared by all members.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelHeader {
+pub struct ModelCard {
     /// What the model predicts, e.g. `emotions` or `intent`.
     pub kind: String,
-    pub features: FeatureConfig,
     /// One name per head.
     pub labels: Vec<String>,
-    pub biases: Vec<f32>,
-    /// Dequantisation scale per head: weight = byte × scale.
-    pub scales: Vec<f32>,
     /// Decision threshold per head on the probability (multi-label models).
     pub thresholds: Vec<f32>,
     /// Free-form facts for the model card: data, date, metrics.
@@ -34,16 +34,48 @@ pub struct ModelHeader {
     pub info: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A loaded linear model.
+/// Everything about one member except its weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberHeader {
+    pub features: FeatureConfig,
+    pub biases: Vec<f32>,
+    /// Dequantisation scale per head: weight = byte × scale.
+    pub scales: Vec<f32>,
+}
+
+/// The JSON header of a model file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileHeader {
+    pub card: ModelCard,
+    pub members: Vec<MemberHeader>,
+}
+
+/// One linear member of a model.
 #[derive(Debug, Clone)]
 pub struct LinearModel {
-    pub header: ModelHeader,
+    pub header: MemberHeader,
     weights: Vec<i8>,
 }
 
-impl LinearModel {
+/// A model: its card and one or more members whose probabilities are averaged.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub card: ModelCard,
+    pub members: Vec<LinearModel>,
+}
+
+/// Reusable buffers for scoring one text.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    featurizer: Featurizer,
+    features: Vec<u32>,
+    acc: Vec<i32>,
+    member_logits: Vec<f32>,
+}
+
+impl Model {
     pub fn heads(&self) -> usize {
-        self.header.labels.len()
+        self.card.labels.len()
     }
 
     /// Parses a model file.
@@ -66,41 +98,106 @@ impl LinearModel {
             .checked_add(header_len)
             .filter(|&end| end <= bytes.len())
             .ok_or_else(|| bad("truncated header"))?;
-        let header: ModelHeader = serde_json::from_slice(&bytes[12..header_end])
+        let header: FileHeader = serde_json::from_slice(&bytes[12..header_end])
             .map_err(|e| bad(&format!("header: {e}")))?;
-        let heads = header.labels.len();
-        if heads == 0
-            || header.biases.len() != heads
-            || header.scales.len() != heads
-            || header.thresholds.len() != heads
-        {
+        let heads = header.card.labels.len();
+        if heads == 0 || header.card.thresholds.len() != heads || header.members.is_empty() {
             return Err(bad("header lists do not match the number of labels"));
         }
-        if !(8..=24).contains(&header.features.bucket_bits) {
-            return Err(bad("bucket_bits outside 8..=24"));
+        let mut expected = 0usize;
+        for member in &header.members {
+            if member.biases.len() != heads || member.scales.len() != heads {
+                return Err(bad("member header does not match the number of labels"));
+            }
+            if !(8..=24).contains(&member.features.bucket_bits) {
+                return Err(bad("bucket_bits outside 8..=24"));
+            }
+            expected += member.features.buckets() * heads;
         }
-        let expected = header.features.buckets() * heads;
-        let body = &bytes[header_end..];
+        let mut body = Vec::with_capacity(expected);
+        flate2::read::DeflateDecoder::new(&bytes[header_end..])
+            .take(expected as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| bad(&format!("weights: {e}")))?;
         if body.len() != expected {
             return Err(bad(&format!(
                 "expected {expected} weight bytes, found {}",
                 body.len()
             )));
         }
-        let weights = body.iter().map(|&b| b as i8).collect();
-        Ok(Self { header, weights })
+        let mut offset = 0;
+        let members = header
+            .members
+            .into_iter()
+            .map(|member| {
+                let len = member.features.buckets() * heads;
+                let weights = body[offset..offset + len]
+                    .iter()
+                    .map(|&b| b as i8)
+                    .collect();
+                offset += len;
+                LinearModel {
+                    header: member,
+                    weights,
+                }
+            })
+            .collect();
+        Ok(Self {
+            card: header.card,
+            members,
+        })
     }
 
     /// Serialises the model to its file format.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header = serde_json::to_vec(&self.header).unwrap_or_default();
-        let mut out = Vec::with_capacity(12 + header.len() + self.weights.len());
+        let header = FileHeader {
+            card: self.card.clone(),
+            members: self.members.iter().map(|m| m.header.clone()).collect(),
+        };
+        let header = serde_json::to_vec(&header).unwrap_or_default();
+        let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
         out.extend_from_slice(&header);
-        out.extend(self.weights.iter().map(|&w| w as u8));
-        out
+        let mut encoder = flate2::write::DeflateEncoder::new(out, flate2::Compression::best());
+        for member in &self.members {
+            let bytes: Vec<u8> = member.weights.iter().map(|&w| w as u8).collect();
+            // Writing into a Vec cannot fail.
+            let _ = encoder.write_all(&bytes);
+        }
+        encoder.finish().unwrap_or_default()
+    }
+
+    /// The average of the members' probabilities for `text`, written into `probabilities`.
+    pub fn probabilities_into(
+        &self,
+        scratch: &mut Scratch,
+        text: &str,
+        probabilities: &mut Vec<f32>,
+    ) {
+        probabilities.clear();
+        probabilities.resize(self.heads(), 0.0);
+        let share = 1.0 / self.members.len() as f32;
+        for member in &self.members {
+            scratch
+                .featurizer
+                .extract(&member.header.features, text, &mut scratch.features);
+            member.logits_into(
+                &scratch.features,
+                &mut scratch.acc,
+                &mut scratch.member_logits,
+            );
+            for (sum, &l) in probabilities.iter_mut().zip(&scratch.member_logits) {
+                *sum += sigmoid(l) * share;
+            }
+        }
+    }
+}
+
+impl LinearModel {
+    pub fn heads(&self) -> usize {
+        self.header.biases.len()
     }
 
     /// Logits of every head for the given (sorted, de-duplicated) feature buckets, written into `logits`.
@@ -153,6 +250,10 @@ pub struct TrainConfig {
     pub beta: f32,
     pub l1: f32,
     pub l2: f32,
+    /// Positive examples of a head weigh `(negatives / positives) ^ balance`: 0 trains unweighted, larger
+    /// values help rare labels.
+    #[serde(default)]
+    pub balance: f32,
     pub seed: u64,
 }
 
@@ -164,6 +265,7 @@ impl Default for TrainConfig {
             beta: 1.0,
             l1: 0.5,
             l2: 1.0,
+            balance: 0.0,
             seed: 20_260_101,
         }
     }
@@ -203,11 +305,46 @@ fn shuffled_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
     order
 }
 
-/// Trains one head per label; `progress` is called once per finished head-epoch.
+/// Trains a model with one member per feature view and one head per label; thresholds start at 0.5.
+/// `progress` is called once per finished head-epoch of each member.
 pub fn train(
     kind: &str,
-    features: FeatureConfig,
     labels: Vec<String>,
+    texts: &[(&str, Vec<u16>)],
+    views: &[FeatureConfig],
+    config: &TrainConfig,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Model> {
+    if views.is_empty() {
+        return Err(Error::InvalidInput(
+            "a model needs at least one feature view".into(),
+        ));
+    }
+    if texts.is_empty() {
+        return Err(Error::InvalidInput("the training set is empty".into()));
+    }
+    let heads = labels.len();
+    let members = views
+        .iter()
+        .map(|view| {
+            let examples = featurize_all(view, texts);
+            train_member(*view, heads, &examples, config, progress)
+        })
+        .collect();
+    Ok(Model {
+        card: ModelCard {
+            kind: kind.to_string(),
+            thresholds: vec![0.5; heads],
+            labels,
+            info: serde_json::Map::new(),
+        },
+        members,
+    })
+}
+
+fn train_member(
+    features: FeatureConfig,
+    heads: usize,
     examples: &[Example],
     config: &TrainConfig,
     progress: &(dyn Fn() + Sync),
@@ -216,11 +353,11 @@ pub fn train(
     let orders: Vec<Vec<u32>> = (0..config.epochs)
         .map(|epoch| shuffled_order(examples.len(), config.seed, epoch))
         .collect();
-    let trained: Vec<(Vec<f32>, f32)> = (0..labels.len())
+    let trained: Vec<(Vec<f32>, f32)> = (0..heads)
         .into_par_iter()
         .map(|head| train_head(head as u16, buckets, examples, &orders, config, progress))
         .collect();
-    quantize(kind, features, labels, trained)
+    quantize(features, trained)
 }
 
 fn train_head(
@@ -241,6 +378,13 @@ fn train_head(
             -(z - z.signum() * l1) / ((c.beta + n.sqrt()) / c.alpha + l2)
         }
     };
+    let positives = examples
+        .iter()
+        .filter(|e| e.positives.contains(&head))
+        .count()
+        .max(1) as f32;
+    let negatives = (examples.len() as f32 - positives).max(1.0);
+    let positive_weight = (negatives / positives).powf(c.balance);
     for order in orders {
         for &i in order {
             let example = &examples[i as usize];
@@ -254,7 +398,7 @@ fn train_head(
             } else {
                 0.0
             };
-            let g = sigmoid(logit) - y;
+            let g = (sigmoid(logit) - y) * if y > 0.0 { positive_weight } else { 1.0 };
             let mut update = |k: usize, xk: f32, l1: f32, l2: f32| {
                 let gk = g * xk;
                 let sigma = ((n[k] + gk * gk).sqrt() - n[k].sqrt()) / c.alpha;
@@ -274,13 +418,8 @@ fn train_head(
     (weights, weight(z[buckets], n[buckets], 0.0, 0.0))
 }
 
-fn quantize(
-    kind: &str,
-    features: FeatureConfig,
-    labels: Vec<String>,
-    trained: Vec<(Vec<f32>, f32)>,
-) -> LinearModel {
-    let heads = labels.len();
+fn quantize(features: FeatureConfig, trained: Vec<(Vec<f32>, f32)>) -> LinearModel {
+    let heads = trained.len();
     let buckets = features.buckets();
     let mut weights = vec![0i8; buckets * heads];
     let mut scales = Vec::with_capacity(heads);
@@ -295,40 +434,24 @@ fn quantize(
         biases.push(*bias);
     }
     LinearModel {
-        header: ModelHeader {
-            kind: kind.to_string(),
+        header: MemberHeader {
             features,
-            thresholds: vec![0.5; heads],
-            labels,
             biases,
             scales,
-            info: serde_json::Map::new(),
         },
         weights,
     }
 }
 
-/// Per-head logits for many texts, in parallel.
-pub fn logits_batch(model: &LinearModel, texts: &[&str]) -> Vec<Vec<f32>> {
+/// Per-head probabilities for many texts, in parallel.
+pub fn predict_probabilities(model: &Model, texts: &[&str]) -> Vec<Vec<f32>> {
     texts
         .par_iter()
-        .map_init(
-            || (Featurizer::default(), Vec::new(), Vec::new()),
-            |(featurizer, features, acc), text| {
-                let mut logits = Vec::new();
-                featurizer.extract(&model.header.features, text, features);
-                model.logits_into(features, acc, &mut logits);
-                logits
-            },
-        )
-        .collect()
-}
-
-/// Per-head probabilities for many texts, in parallel.
-pub fn predict_probabilities(model: &LinearModel, texts: &[&str]) -> Vec<Vec<f32>> {
-    logits_batch(model, texts)
-        .into_iter()
-        .map(|logits| logits.into_iter().map(sigmoid).collect())
+        .map_init(Scratch::default, |scratch, text| {
+            let mut probabilities = Vec::new();
+            model.probabilities_into(scratch, text, &mut probabilities);
+            probabilities
+        })
         .collect()
 }
 
@@ -371,10 +494,15 @@ pub fn best_threshold(probabilities: &[f32], gold: &[bool]) -> f32 {
 mod tests {
     use super::*;
 
-    fn tiny_model() -> LinearModel {
-        let features = FeatureConfig {
+    fn tiny_model() -> Model {
+        let chars = FeatureConfig {
             bucket_bits: 10,
             ..FeatureConfig::default()
+        };
+        let words = FeatureConfig {
+            char_min: 0,
+            char_max: 0,
+            ..chars
         };
         let data: Vec<(&str, Vec<u16>)> = vec![
             ("thank you so much", vec![0]),
@@ -382,7 +510,6 @@ mod tests {
             ("this is terrible and broken", vec![1]),
             ("awful, broken again", vec![1]),
         ];
-        let examples = featurize_all(&features, &data);
         let config = TrainConfig {
             epochs: 20,
             l1: 0.0,
@@ -390,18 +517,20 @@ mod tests {
         };
         train(
             "test",
-            features,
             vec!["thanks".into(), "broken".into()],
-            &examples,
+            &data,
+            &[chars, words],
             &config,
             &|| {},
         )
+        .expect("trains")
     }
 
     #[test]
     fn training_learns_and_round_trips_through_bytes() {
         let model = tiny_model();
-        let again = LinearModel::from_bytes(&model.to_bytes()).expect("round trip");
+        let again = Model::from_bytes(&model.to_bytes()).expect("round trip");
+        assert_eq!(again.members.len(), 2);
         let p = predict_probabilities(&again, &["thanks, great", "broken and terrible"]);
         assert!(p[0][0] > p[0][1], "{p:?}");
         assert!(p[1][1] > p[1][0], "{p:?}");
@@ -414,11 +543,10 @@ mod tests {
 
     #[test]
     fn corrupt_files_are_rejected_with_a_reason() {
-        assert!(LinearModel::from_bytes(b"nope").is_err());
-        let mut bytes = tiny_model().to_bytes();
-        bytes.pop();
-        let err = LinearModel::from_bytes(&bytes).expect_err("truncated");
-        assert!(err.to_string().contains("weight bytes"), "{err}");
+        assert!(Model::from_bytes(b"nope").is_err());
+        let bytes = tiny_model().to_bytes();
+        let err = Model::from_bytes(&bytes[..bytes.len() - 40]).expect_err("truncated");
+        assert!(err.to_string().contains("weight"), "{err}");
     }
 
     #[test]

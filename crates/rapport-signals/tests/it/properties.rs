@@ -6,7 +6,11 @@ use proptest::prelude::*;
 use rapport_signals::Analysis;
 
 fn check(text: &str, analysis: &Analysis) {
-    for set in [&analysis.signals, &analysis.vulnerability, &analysis.sensitive_topics] {
+    for set in [
+        &analysis.signals,
+        &analysis.vulnerability,
+        &analysis.sensitive_topics,
+    ] {
         assert_eq!(set.names.len(), set.scores.len());
         for s in &set.scores {
             assert!((0.0..=1.0).contains(&s.score), "score {}", s.score);
@@ -52,6 +56,9 @@ fn messy_inputs_get_diagnostics_not_panics() {
 
     let spanish = analyze("Estoy muy enfadado, mi pedido no ha llegado y nadie me responde");
     assert_eq!(spanish.language, "es");
-    assert!(spanish.diagnostics.iter().any(|d| d.code == "language_not_supported"));
+    assert!(spanish
+        .diagnostics
+        .iter()
+        .any(|d| d.code == "language_not_supported"));
     assert!(spanish.signals.present().next().is_none());
 }

@@ -4,6 +4,8 @@ use anyhow::{Context, Result};
 use rapport_eval::{multilabel_f1, round4, IntentRow};
 use rapport_signals::emotions::{self, Grouping};
 use rapport_signals::intent::IntentModel;
+use rapport_signals::Analyzer;
+use rayon::prelude::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -11,7 +13,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Emotion model on a GoEmotions TSV file: 28-label, Ekman and sentiment macro-F1.
+    /// Emotions as `rapport analyze` reports them (model and cue lexicon) on a GoEmotions TSV file:
+    /// 28-label, Ekman and sentiment macro-F1.
     Goemotions {
         /// GoEmotions TSV (text, label ids, comment id).
         file: PathBuf,
@@ -21,6 +24,9 @@ pub enum Command {
         /// Also print per-label F1 and support before the summary line.
         #[arg(long)]
         per_label: bool,
+        /// Score the emotion model alone, without the cue lexicon that `rapport analyze` adds.
+        #[arg(long)]
+        model_only: bool,
         /// Write every head's probability per example to this TSV file (for calibration studies).
         #[arg(long, value_name = "FILE.tsv")]
         probabilities: Option<PathBuf>,
@@ -41,15 +47,39 @@ pub fn run(command: Command) -> Result<ExitCode> {
             file,
             model,
             per_label,
+            model_only,
             probabilities,
         } => {
             let model = crate::analyze::load_emotions(model.as_deref())?;
             let rows = rapport_eval::read_goemotions(&file, emotions::LABELS.len())?;
             let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-            let predictions = model.predict_batch(&texts);
             if let Some(path) = probabilities {
                 write_probabilities(&path, model.model(), &texts)?;
             }
+            let predictions: Vec<GroupSets> = if model_only {
+                model
+                    .predict_batch(&texts)
+                    .into_iter()
+                    .map(|p| GroupSets {
+                        labels: p.predicted.iter().map(|&i| emotions::LABELS[i]).collect(),
+                        ekman: p.ekman,
+                        sentiment: p.sentiment_group,
+                    })
+                    .collect()
+            } else {
+                let analyzer = Analyzer::new(model, crate::analyze::load_intent(None)?);
+                texts
+                    .par_iter()
+                    .map(|text| {
+                        let e = analyzer.analyze(text).emotions;
+                        GroupSets {
+                            labels: e.predicted,
+                            ekman: e.ekman,
+                            sentiment: e.sentiment_group,
+                        }
+                    })
+                    .collect()
+            };
             let to_set = |items: &mut dyn Iterator<Item = &str>| -> BTreeSet<String> {
                 items.map(str::to_string).collect()
             };
@@ -59,7 +89,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 .collect();
             let predicted: Vec<BTreeSet<String>> = predictions
                 .iter()
-                .map(|p| to_set(&mut p.predicted.iter().map(|&i| emotions::LABELS[i])))
+                .map(|p| to_set(&mut p.labels.iter().copied()))
                 .collect();
             let labels = multilabel_f1(&emotions::LABELS, &gold, &predicted);
             let group_scores = |grouping: Grouping| {
@@ -71,7 +101,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     .iter()
                     .map(|p| match grouping {
                         Grouping::Ekman => to_set(&mut p.ekman.iter().copied()),
-                        Grouping::Sentiment => to_set(&mut p.sentiment_group.iter().copied()),
+                        Grouping::Sentiment => to_set(&mut p.sentiment.iter().copied()),
                     })
                     .collect();
                 let mut classes: Vec<&str> = grouping.groups().iter().map(|g| g.0).collect();
@@ -104,6 +134,13 @@ pub fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Predicted label and group sets of one text.
+struct GroupSets {
+    labels: Vec<&'static str>,
+    ekman: Vec<&'static str>,
+    sentiment: Vec<&'static str>,
 }
 
 /// Accuracy and macro-F1 of the intent model on labelled rows.

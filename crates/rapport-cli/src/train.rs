@@ -60,9 +60,9 @@ pub struct Hyper {
     /// Up-weighting of rare labels' positive examples: (negatives/positives)^balance.
     #[arg(long, default_value_t = TrainConfig::default().balance)]
     balance: f32,
-    /// log2 of the number of feature hash buckets.
-    #[arg(long, default_value_t = FeatureConfig::default().bucket_bits, value_parser = clap::value_parser!(u32).range(8..=24))]
-    bucket_bits: u32,
+    /// log2 of the number of feature hash buckets per member (default: 17 for emotions, 16 for intent).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(8..=24))]
+    bucket_bits: Option<u32>,
     /// Feature views, one model member each, averaged (chars35, chars26, words; default: all three for
     /// emotions, chars35 for intent).
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(VIEW_NAMES))]
@@ -73,7 +73,12 @@ pub struct Hyper {
 }
 
 impl Hyper {
-    fn configs(&self, default_views: &[&str]) -> (Vec<FeatureConfig>, TrainConfig) {
+    fn configs(
+        &self,
+        default_views: &[&str],
+        default_bits: u32,
+    ) -> (Vec<FeatureConfig>, TrainConfig) {
+        let bits = self.bucket_bits.unwrap_or(default_bits);
         let names: Vec<&str> = if self.views.is_empty() {
             default_views.to_vec()
         } else {
@@ -81,7 +86,7 @@ impl Hyper {
         };
         let views = names
             .iter()
-            .filter_map(|name| FeatureConfig::view(name, self.bucket_bits))
+            .filter_map(|name| FeatureConfig::view(name, bits))
             .collect();
         let train = TrainConfig {
             epochs: self.epochs,
@@ -151,7 +156,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     .collect())
             };
             let (train_rows, dev_rows) = (load(&train)?, load(&dev)?);
-            let (views, config) = hyper.configs(&["chars35", "words", "chars26"]);
+            let (views, config) = hyper.configs(&["chars35", "words", "chars26"], 17);
             let bar = progress_bar(
                 (views.len() * config.epochs * emotions::head_names().len()) as u64,
                 "training emotions",
@@ -195,7 +200,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     intent: row.intent.clone(),
                 })
                 .collect();
-            let (views, config) = hyper.configs(&["chars35"]);
+            let (views, config) = hyper.configs(&["chars35"], 16);
             let labels = {
                 let mut l: Vec<&str> = kept.iter().map(|r| r.intent.as_str()).collect();
                 l.sort_unstable();

@@ -138,7 +138,8 @@ pub struct Analysis {
 #[derive(Debug, Default)]
 struct Scratch {
     model: crate::model::Scratch,
-    probabilities: Vec<f32>,
+    emotion_probabilities: Vec<f32>,
+    intent_probabilities: Vec<f32>,
     evidence: Vec<Evidence>,
 }
 
@@ -221,9 +222,9 @@ impl Analyzer {
             self.emotions.model().probabilities_into(
                 &mut scratch.model,
                 text,
-                &mut scratch.probabilities,
+                &mut scratch.emotion_probabilities,
             );
-            Some(self.emotions.predict(&scratch.probabilities))
+            Some(self.emotions.predict(&scratch.emotion_probabilities))
         } else {
             None
         };
@@ -231,9 +232,9 @@ impl Analyzer {
             self.intent.model().probabilities_into(
                 &mut scratch.model,
                 text,
-                &mut scratch.probabilities,
+                &mut scratch.intent_probabilities,
             );
-            let (label, confidence) = self.intent.predict(&scratch.probabilities);
+            let (label, confidence) = self.intent.predict(&scratch.intent_probabilities);
             Intent {
                 label: label.to_string(),
                 confidence,

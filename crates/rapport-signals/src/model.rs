@@ -272,7 +272,7 @@ impl Default for TrainConfig {
 }
 
 /// Turns texts into examples with the given featurizer settings.
-pub fn featurize_all(config: &FeatureConfig, texts: &[(&str, Vec<u16>)]) -> Vec<Example> {
+fn featurize_all(config: &FeatureConfig, texts: &[(&str, Vec<u16>)]) -> Vec<Example> {
     texts
         .par_iter()
         .map_init(Featurizer::default, |featurizer, (text, positives)| {

@@ -1,5 +1,5 @@
-//! Text primitives shared by Rapport's analysis crates: byte spans, char-boundary-safe truncation and a
-//! word tokeniser that keeps byte offsets into the original text.
+//! Text primitives shared by Rapport's analysis crates: byte spans, char-boundary-safe truncation, word
+//! boundaries and a word tokeniser that keeps byte offsets into the original text.
 //!
 //! Not for: anything that knows about signals, models or I/O. Every offset in Rapport is a byte offset into
 //! the original (un-normalised) text and lies on a char boundary; this crate is where that is enforced.
@@ -154,22 +154,6 @@ pub fn is_word_bounded(text: &str, start: usize, end: usize) -> bool {
     before_ok && after_ok
 }
 
-/// Sentence boundaries: returns the byte range of the sentence that contains `pos`.
-/// Sentences end at `.`, `!`, `?`, `;` or a newline.
-pub fn sentence_around(text: &str, pos: usize) -> Span {
-    let is_end = |c: char| matches!(c, '.' | '!' | '?' | ';' | '\n');
-    let start = text[..pos]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| is_end(c))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let end = text[pos..]
-        .char_indices()
-        .find(|&(_, c)| is_end(c))
-        .map_or(text.len(), |(i, _)| pos + i);
-    Span::new(start, end.max(start))
-}
-
 /// Share of cased letters that are upper case, and how many cased letters there are.
 pub fn uppercase_ratio(text: &str) -> (f32, usize) {
     let (mut upper, mut cased) = (0usize, 0usize);
@@ -224,13 +208,5 @@ mod tests {
     fn word_boundaries() {
         assert!(is_word_bounded("I am sad.", 5, 8));
         assert!(!is_word_bounded("I am sadder", 5, 8));
-    }
-
-    #[test]
-    fn sentence_around_finds_the_enclosing_sentence() {
-        let text = "Hi there. My dad died last week! Help";
-        let pos = text.find("died").unwrap_or_default();
-        let s = sentence_around(text, pos);
-        assert_eq!(s.slice(text), Some(" My dad died last week"));
     }
 }

@@ -31,6 +31,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE.tsv")]
         probabilities: Option<PathBuf>,
     },
+    /// PII detection on a presidio-research synthetic JSON file: precision, recall, F2, per-type recall.
+    Pii {
+        /// JSON list of samples (`full_text`, `spans` with `entity_type`, `start_position`,
+        /// `end_position` in characters).
+        file: PathBuf,
+        /// Also print each missed gold span and each wrong prediction before the summary line.
+        #[arg(long)]
+        errors: bool,
+    },
     /// Intent model on a Bitext customer-support CSV: accuracy and macro-F1.
     Intent {
         /// Bitext CSV (`instruction`, `intent` columns).
@@ -127,6 +136,11 @@ pub fn run(command: Command) -> Result<ExitCode> {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Pii { file, errors } => {
+            let samples = rapport_eval::read_presidio(&file)?;
+            println!("{}", pii_report(&samples, errors));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Intent { file, model } => {
             let model = crate::analyze::load_intent(model.as_deref())?;
             let rows = rapport_eval::read_bitext(&file)?;
@@ -179,4 +193,95 @@ fn write_probabilities(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Gold types whose recall counts (the scope of Rapport's PII detection).
+const PII_SCOPE: [&str; 10] = [
+    "PERSON",
+    "STREET_ADDRESS",
+    "ZIP_CODE",
+    "CREDIT_CARD",
+    "PHONE_NUMBER",
+    "EMAIL_ADDRESS",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "US_DRIVER_LICENSE",
+];
+
+/// Recall over in-scope gold spans (found when any prediction overlaps), precision over predictions
+/// (correct when overlapping any gold span of any type), F2, and per-type recall.
+pub fn pii_report(samples: &[rapport_eval::PiiSample], print_errors: bool) -> serde_json::Value {
+    let detector = rapport_privacy::Detector::new();
+    let predictions: Vec<Vec<rapport_privacy::Entity>> = samples
+        .par_iter()
+        .map(|s| detector.detect(&s.text))
+        .collect();
+    let mut per_type: std::collections::BTreeMap<&str, (usize, usize)> =
+        PII_SCOPE.iter().map(|&t| (t, (0, 0))).collect();
+    let (mut correct, mut predicted) = (0usize, 0usize);
+    for (sample, found) in samples.iter().zip(&predictions) {
+        let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
+        for gold in &sample.spans {
+            if let Some(entry) = per_type.get_mut(gold.entity_type.as_str()) {
+                entry.1 += 1;
+                let hit = found
+                    .iter()
+                    .any(|p| overlaps((p.start, p.end), (gold.start, gold.end)));
+                if hit {
+                    entry.0 += 1;
+                } else if print_errors {
+                    println!(
+                        "missed {} {:?} in {:?}",
+                        gold.entity_type,
+                        &sample.text[gold.start..gold.end],
+                        sample.text
+                    );
+                }
+            }
+        }
+        for p in found {
+            predicted += 1;
+            if sample
+                .spans
+                .iter()
+                .any(|g| overlaps((p.start, p.end), (g.start, g.end)))
+            {
+                correct += 1;
+            } else if print_errors {
+                println!(
+                    "wrong {} {:?} in {:?}",
+                    p.kind,
+                    &sample.text[p.start..p.end],
+                    sample.text
+                );
+            }
+        }
+    }
+    let (found, support) = per_type
+        .values()
+        .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
+    let recall = found as f64 / support.max(1) as f64;
+    let precision = correct as f64 / predicted.max(1) as f64;
+    let f2 = if precision + recall > 0.0 {
+        5.0 * precision * recall / (4.0 * precision + recall)
+    } else {
+        0.0
+    };
+    let per_entity: serde_json::Map<String, serde_json::Value> = per_type
+        .iter()
+        .filter(|(_, v)| v.1 > 0)
+        .map(|(t, v)| {
+            (
+                t.to_string(),
+                json!({"recall": round4(v.0 as f64 / v.1 as f64), "support": v.1}),
+            )
+        })
+        .collect();
+    json!({
+        "precision": round4(precision),
+        "recall": round4(recall),
+        "f2": round4(f2),
+        "per_entity": per_entity,
+    })
 }

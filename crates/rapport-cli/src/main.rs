@@ -5,6 +5,7 @@
 
 mod analyze;
 mod eval;
+mod redact;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,12 @@ enum Command {
     ///
     /// Prints one JSON object per message. Without TEXT, reads stdin, one message per line.
     Analyze(analyze::Args),
+    /// Find personal data and redact, mask, hash or pseudonymise it.
+    ///
+    /// Prints one output line per input line. Without TEXT, reads stdin, one text per line.
+    Redact(redact::Args),
+    /// Restore pseudonymised values from a sealed vault (RAPPORT_VAULT_KEY).
+    Rehydrate(redact::RehydrateArgs),
     /// Train one of Rapport's models from a data set.
     #[command(subcommand)]
     Train(train::Command),
@@ -51,6 +58,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Redact(args) => redact::run(args),
+        Command::Rehydrate(args) => redact::rehydrate(args),
         Command::Train(command) => train::run(command),
         Command::Eval(command) => eval::run(command),
     };

@@ -135,6 +135,86 @@ pub fn read_bitext(path: &Path) -> Result<Vec<IntentRow>> {
     Ok(rows)
 }
 
+/// One gold span of a PII sample, in byte offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoldSpan {
+    pub entity_type: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One presidio-research synthetic sample: text and gold spans (byte offsets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PiiSample {
+    pub text: String,
+    pub spans: Vec<GoldSpan>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawSample {
+    full_text: String,
+    #[serde(default)]
+    spans: Vec<RawSpan>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawSpan {
+    entity_type: String,
+    start_position: usize,
+    end_position: usize,
+}
+
+/// Reads a presidio-research synthetic data set (JSON list of `full_text` + `spans` with character
+/// offsets) and converts the offsets to bytes.
+pub fn read_presidio(path: &Path) -> Result<Vec<PiiSample>> {
+    let text = read_file(path)?;
+    let display = path.display().to_string();
+    let raw: Vec<RawSample> = serde_json::from_str(&text).map_err(|e| Error::Malformed {
+        path: display.clone(),
+        line: e.line(),
+        why: e.to_string(),
+    })?;
+    raw.into_iter()
+        .enumerate()
+        .map(|(index, sample)| {
+            let byte_at = |char_offset: usize| -> Option<usize> {
+                if char_offset == sample.full_text.chars().count() {
+                    return Some(sample.full_text.len());
+                }
+                sample
+                    .full_text
+                    .char_indices()
+                    .nth(char_offset)
+                    .map(|(b, _)| b)
+            };
+            let mut spans = Vec::with_capacity(sample.spans.len());
+            for span in &sample.spans {
+                let (Some(start), Some(end)) =
+                    (byte_at(span.start_position), byte_at(span.end_position))
+                else {
+                    return Err(Error::Malformed {
+                        path: display.clone(),
+                        line: 0,
+                        why: format!(
+                            "sample {index}: span {}..{} is outside the text",
+                            span.start_position, span.end_position
+                        ),
+                    });
+                };
+                spans.push(GoldSpan {
+                    entity_type: span.entity_type.clone(),
+                    start,
+                    end,
+                });
+            }
+            Ok(PiiSample {
+                text: sample.full_text,
+                spans,
+            })
+        })
+        .collect()
+}
+
 /// F1 of one class from counts; 0 when the class never occurs and is never predicted.
 pub fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     let denominator = 2 * tp + fp + fn_;

@@ -33,6 +33,7 @@ pub struct Detector {
     street_prefix: Regex,
     street_suffix_word: Regex,
     unit: Regex,
+    street_after_name: Regex,
     number_words_number: Regex,
     date: Regex,
     secret_context: Regex,
@@ -66,7 +67,9 @@ impl Detector {
             ssn: re(r"\b\d{3}([- ]?)\d{2}([- ]?)\d{4}\b"),
             nino: re(r"(?i)\b[a-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d]\b"),
             nhs: re(r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b"),
-            phone: re(r"(?:\+|\b00)?\(?\d[\d \t().-]{5,22}\d\b"),
+            phone: re(
+                r"(?:\+|\b00)?(?:\(\d{1,4}\)|\d{1,5})(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,7}\b",
+            ),
             uk_postcode: re(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b"),
             ca_postcode: re(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b"),
             zip: re(r"\b\d{4,6}(?:-\d{4})?\b"),
@@ -74,7 +77,7 @@ impl Detector {
                 r"(?i)\b(?:zip|postal|post)\s*(?:code)?\s*(?:is|:)?\s*(\d{3}(?: ?\d{2})?(?:-\d{3,4})?|[a-z]{1,2}\d[a-z\d]? ?\d[a-z]{2})\b",
             ),
             street: re(&format!(
-                r"\b\d{{1,6}}[A-Za-z]?,?\s+(?:[\p{{L}}][\p{{L}}'.-]*\s+){{0,4}}{STREET_TYPES}\b\.?"
+                r"\b\d{{1,6}}[A-Za-z]?,?\s+(?:\d{{1,4}}\s+)?(?:[\p{{L}}][\p{{L}}'.-]*\s+){{0,4}}{STREET_TYPES}\b\.?"
             )),
             street_prefix: re(
                 r"(?i)\b(?:rue|via|viale|avenida|av\.|rua|calle|carrer|piazza|corso|largo|strada|chemin|all[ée]e|boulevard|place|plac|ul\.|ulica|al\.|travessa|pra[çc]a|paseo|camino|vicolo|avinguda|rambla)\s+(?:[\p{L}'.-]+\s+){0,4}?\d{1,5}[a-z]?\b",
@@ -84,6 +87,9 @@ impl Detector {
             ),
             unit: re(
                 r"(?i)\b(?:apt|apartment|suite|ste|unit|flat|floor|room|p\.?\s?o\.?\s?box|box)\.?\s*#?\d{1,6}[a-z]?\b",
+            ),
+            street_after_name: re(
+                r"\b(?:\p{Lu}\p{L}*\s+){1,3}(?:u\.|utca|út|útja|tér|körút|str\.)\s+\d{1,4}\b\.?",
             ),
             number_words_number: re(r"\b\d{3,6}\s+(?:\p{Lu}[\p{L}'.-]*\s+){1,3}\d{1,5}\b"),
             date: re(
@@ -256,7 +262,8 @@ impl Detector {
             if checks::is_nhs(&digits)
                 && has_any(before(lower, m.start(), 40), &["nhs", "health service"])
             {
-                out.push(Entity::new(EntityKind::NhsNumber, span(&m), 0.95));
+                // Checksum and context together outrank the phone reading of the same digits.
+                out.push(Entity::new(EntityKind::NhsNumber, span(&m), 0.99));
             }
         }
     }
@@ -265,7 +272,7 @@ impl Detector {
         for m in self.phone.find_iter(text) {
             let raw = m.as_str().trim_end();
             let digit_count = raw.bytes().filter(u8::is_ascii_digit).count();
-            if !(7..=15).contains(&digit_count) || self.date.is_match(raw) {
+            if !(7..=15).contains(&digit_count) || self.is_whole_date(raw) {
                 continue;
             }
             let start = m.start();
@@ -277,9 +284,11 @@ impl Detector {
             let grouped = raw.contains([' ', '-', '(', '.']);
             let valid = phone_is_valid(raw, international);
             let mut confidence: f32 = match (valid, international, grouped) {
+                // A bare run of digits may be any id; it takes context to call it a phone number.
+                (true, false, false) => 0.45,
                 (true, _, _) => 0.9,
                 (false, true, _) => 0.65,
-                (false, false, true) if digit_count >= 9 => 0.55,
+                (false, false, true) if digit_count >= 8 => 0.55,
                 _ => 0.3,
             };
             if has_any(context, &PHONE_WORDS)
@@ -304,6 +313,7 @@ impl Detector {
             &self.street,
             &self.street_prefix,
             &self.street_suffix_word,
+            &self.street_after_name,
             &self.unit,
         ] {
             for m in regex.find_iter(text) {
@@ -344,7 +354,7 @@ impl Detector {
                 &["zip", "postcode", "postal code", "post code", "postal"],
             ) {
                 0.9
-            } else if near_address || state_before {
+            } else if near_address || (state_before && matches!(m.as_str().len(), 5 | 10)) {
                 0.7
             } else {
                 0.0
@@ -352,6 +362,9 @@ impl Detector {
             if confidence > 0.0 && !has_any(context, &NOT_PII_NUMBER_WORDS) {
                 out.push(Entity::new(EntityKind::Postcode, span(&m), confidence));
             }
+        }
+        for s in &mut address_spans {
+            *s = with_leading_numbers(text, *s);
         }
         address_spans.sort_unstable();
         // Parts of one address (street, unit, town line) separated only by spaces, commas or a line
@@ -374,6 +387,13 @@ impl Detector {
         for s in merged {
             out.push(Entity::new(EntityKind::StreetAddress, s, 0.8));
         }
+    }
+
+    /// Whether all of `raw` is one date ("01.84.17.61.18" is not, "12.03.1985" is).
+    fn is_whole_date(&self, raw: &str) -> bool {
+        self.date
+            .find(raw)
+            .is_some_and(|d| d.start() == 0 && d.end() == raw.len())
     }
 
     fn dates_of_birth(&self, text: &str, lower: &str, out: &mut Vec<Entity>) {
@@ -409,14 +429,20 @@ impl Detector {
             if is_code_word && !(4..=10).contains(&digits) {
                 continue;
             }
-            let confidence = if keyword.contains(':')
+            let stated = keyword.contains(':')
                 || keyword.contains('=')
                 || keyword.contains(" is")
-                || digits > 0
-            {
-                0.9
-            } else {
-                0.6
+                || keyword.contains(" was");
+            let secret_like = digits > 0 || v.chars().any(|c| !c.is_alphanumeric());
+            if !secret_like && self.names.is_common(v.trim_start_matches('.')) {
+                // "my password is wrong": a plain English word is a complaint, not a password.
+                continue;
+            }
+            // "password but ...", "code because ...": without "is"/":" only a secret-looking value counts.
+            let confidence = match (stated, secret_like) {
+                (_, true) => 0.9,
+                (true, false) => 0.6,
+                (false, false) => 0.0,
             };
             out.push(Entity::new(
                 EntityKind::Secret,
@@ -510,6 +536,29 @@ fn phone_is_valid(raw: &str, international: bool) -> bool {
         })
 }
 
+/// Widens an address span over the house or building numbers written just before it on the same line
+/// ("772 ul. Narewska 94", "846 31 Rue ...").
+fn with_leading_numbers(text: &str, mut s: Span) -> Span {
+    for _ in 0..2 {
+        let before = &text[..s.start];
+        let trimmed = before.trim_end_matches(' ');
+        if trimmed.len() == before.len() && s.start > 0 {
+            break;
+        }
+        let digits = trimmed.len() - trimmed.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let start = trimmed.len() - digits;
+        let boundary = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '>' | ',' | ':'));
+        if digits == 0 || digits > 6 || !boundary {
+            break;
+        }
+        s = Span::new(start, s.end);
+    }
+    s
+}
+
 fn span(m: &regex::Match<'_>) -> Span {
     Span::new(m.start(), m.end())
 }
@@ -532,8 +581,21 @@ fn after(lower: &str, pos: usize, n: usize) -> &str {
     &lower[pos.min(end)..end]
 }
 
+/// Whether any needle occurs in `haystack` as whole words ("ref" is not in "refund").
 fn has_any(haystack: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| haystack.contains(n))
+    let is_word_byte = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    needles.iter().any(|needle| {
+        haystack.match_indices(needle).any(|(at, _)| {
+            let bytes = haystack.as_bytes();
+            let starts_word = at == 0 || !is_word_byte(bytes.get(at - 1));
+            let ends_word = !is_word_byte(bytes.get(at + needle.len()))
+                || !needle
+                    .bytes()
+                    .last()
+                    .is_some_and(|b| b.is_ascii_alphanumeric());
+            starts_word && ends_word
+        })
+    })
 }
 
 /// Keeps one detection per overlapping group: the most confident, then the longest. O(n log n).

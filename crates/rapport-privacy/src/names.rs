@@ -20,6 +20,11 @@ pub struct Gazetteer {
 }
 
 impl Gazetteer {
+    /// Whether `word` (any case) is a common word of English.
+    pub fn is_common(&self, word: &str) -> bool {
+        lower_in(&self.common, word, &mut String::new())
+    }
+
     pub fn builtin() -> Self {
         let set = |text: &'static str| {
             text.lines()
@@ -302,12 +307,30 @@ fn is_capitalised(word: &str) -> bool {
     let Some(first) = chars.next() else {
         return false;
     };
-    // All-caps words (SPEAK, VIC) are shouting or abbreviations, not names.
+    // All-caps words (SPEAK, VIC) are shouting or abbreviations, and inner capitals (GoDaddy,
+    // WellsFargo) mark brands; names have neither, except Mc/Mac/O' prefixes.
+    let rest: Vec<char> = chars.collect();
+    let inner_capitals = rest.iter().skip(1).any(|c| c.is_uppercase())
+        && !(word.starts_with("Mc") || word.starts_with("Mac") || word.starts_with("O'"));
     first.is_uppercase()
-        && chars.clone().any(char::is_lowercase)
-        && chars.all(|c| c.is_alphabetic() || c == '\'' || c == '\u{2019}')
+        && rest.iter().any(|c| c.is_lowercase())
+        && !inner_capitals
+        && rest
+            .iter()
+            .all(|&c| c.is_alphabetic() || c == '\'' || c == '\u{2019}')
 }
 
+/// The word without a possessive ending.
+fn without_possessive(word: &str) -> &str {
+    word.strip_suffix("'s")
+        .or_else(|| word.strip_suffix("\u{2019}s"))
+        .unwrap_or(word)
+}
+
+/// Whether the token is a social-media handle (`@TeamSupport`), which names an account, not a person.
+fn is_handle(text: &str, token: &Token<'_>) -> bool {
+    text[..token.span.start].ends_with('@')
+}
 fn is_initial(tokens: &[Token<'_>], i: usize) -> bool {
     let t = &tokens[i];
     t.kind == TokenKind::Word
@@ -359,7 +382,10 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
     while i < tokens.len() {
         let starts_run = tokens[i].kind == TokenKind::Word
             && (is_capitalised(tokens[i].text) || is_initial(tokens, i))
-            && !in_list(tokens[i].text, PARTICLES);
+            && !in_list(tokens[i].text, PARTICLES)
+            && !is_handle(text, &tokens[i])
+            && (!in_list(without_possessive(tokens[i].text), NOT_NAMES)
+                || in_list(tokens[i].text, TITLES));
         if !starts_run {
             i += 1;
             continue;
@@ -375,7 +401,11 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
             if !same_line {
                 break;
             }
-            if t.kind == TokenKind::Word && (is_capitalised(t.text) || is_initial(tokens, j)) {
+            if t.kind == TokenKind::Word
+                && (is_capitalised(t.text) || is_initial(tokens, j))
+                && !in_list(without_possessive(t.text), NOT_NAMES)
+                && !is_handle(text, t)
+            {
                 last = j;
                 j += 1;
             } else if joins_name_parts(tokens, j, prev_end) {
@@ -407,7 +437,7 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
         for w in &words {
             let is_first = lower_in(&names.first, w.text, &mut buf);
             let is_last = lower_in(&names.last, w.text, &mut buf);
-            let is_common = lower_in(&names.common, w.text, &mut buf);
+            let is_common = w.text.chars().count() > 1 && lower_in(&names.common, w.text, &mut buf);
             if in_list(w.text, NOT_NAMES) {
                 not_names += 1;
             }
@@ -461,12 +491,17 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
             score = score.max(if words.len() > 1 { 0.7 } else { 0.5 });
         }
         if words.len() > 1 && unknown > 0 {
-            score = score.max(if sentence_start { 0.6 } else { 0.7 });
+            // Title-case phrases ("More Towers", "Popup Error Scammers") mix common words with
+            // unknown ones; a name of unknown words has no common word, or is vouched for.
+            let vouched = first_names + surnames > 0 || cue_before || speaker;
+            if common == 0 || vouched {
+                score = score.max(if sentence_start { 0.6 } else { 0.7 });
+            }
         }
         if words.len() == 1 && unknown == 1 {
             score = score.max(if sentence_start { 0.45 } else { 0.6 });
         }
-        if foreign > 0 && unknown > 0 {
+        if foreign > 0 && unknown > 0 && (!sentence_start || words.len() > 1) {
             score = score.max(0.65);
         }
         if unknown == 0 && first_names == 0 && !titled {
@@ -482,7 +517,6 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
             && words.len() == 1
             && first_names == 0
             && surnames == 0
-            && foreign == 0
             && !(speaker || possessive || cue_after || cue_before)
         {
             // One unknown capitalised word opening a sentence is as likely a product or a typo.

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod eval_train;
+mod redact;
 
 use std::io::Write;
 use std::path::PathBuf;

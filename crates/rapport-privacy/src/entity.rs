@@ -91,7 +91,12 @@ pub struct Entity {
     pub kind: EntityKind,
     pub start: usize,
     pub end: usize,
+    #[serde(serialize_with = "rounded")]
     pub confidence: f32,
+}
+
+fn rounded<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((f64::from(*x) * 1000.0).round() / 1000.0)
 }
 
 impl Entity {

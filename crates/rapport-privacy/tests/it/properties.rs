@@ -108,10 +108,16 @@ fn detection_on_a_megabyte_is_linear() {
     let line = "Hi, I'm Ann Smith, card 4111 1111 1111 1111, call +44 20 7946 0958 or mail ann@example.com. ";
     let small: String = line.repeat(1_000);
     let large: String = line.repeat(10_000);
+    // The best of three runs, so that a busy machine does not decide the outcome.
     let time = |text: &str| {
-        let start = std::time::Instant::now();
-        let n = detector().detect(text).len();
-        (start.elapsed(), n)
+        let mut best = std::time::Duration::MAX;
+        let mut n = 0;
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            n = detector().detect(text).len();
+            best = best.min(start.elapsed());
+        }
+        (best, n)
     };
     let (t_small, n_small) = time(&small);
     let (t_large, n_large) = time(&large);

@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long)]
         errors: bool,
     },
+    /// Reply audit's empathy mechanisms on EPITOME: DIR holds emotional-reactions-reddit.csv,
+    /// interpretations-reddit.csv and explorations-reddit.csv; each scores `response_post` (levels 0-2).
+    Epitome {
+        /// Folder with the three EPITOME csv files.
+        dir: PathBuf,
+    },
     /// Intent model on a Bitext customer-support CSV: accuracy and macro-F1.
     Intent {
         /// Bitext CSV (`instruction`, `intent` columns).
@@ -139,6 +145,43 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Pii { file, errors } => {
             let samples = rapport_eval::read_presidio(&file)?;
             println!("{}", pii_report(&samples, errors));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Epitome { dir } => {
+            let auditor = rapport_audit::Auditor::new();
+            let mut report = serde_json::Map::new();
+            for (index, (key, file)) in [
+                ("emotional_reactions", "emotional-reactions-reddit.csv"),
+                ("interpretations", "interpretations-reddit.csv"),
+                ("explorations", "explorations-reddit.csv"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let rows = rapport_eval::read_epitome(&dir.join(file))?;
+                let predicted: Vec<u8> = rows
+                    .par_iter()
+                    .map(|row| auditor.mechanisms(&row.response)[index].level)
+                    .collect();
+                let one = |level: u8| BTreeSet::from([level.to_string()]);
+                let gold: Vec<BTreeSet<String>> = rows.iter().map(|r| one(r.level)).collect();
+                let pred: Vec<BTreeSet<String>> = predicted.iter().map(|&l| one(l)).collect();
+                let scores = multilabel_f1(&["0", "1", "2"], &gold, &pred);
+                let correct = rows
+                    .iter()
+                    .zip(&predicted)
+                    .filter(|(r, &p)| r.level == p)
+                    .count();
+                report.insert(
+                    key.to_string(),
+                    json!({
+                        "accuracy": round4(correct as f64 / rows.len().max(1) as f64),
+                        "macro_f1": round4(scores.macro_f1),
+                        "examples": rows.len(),
+                    }),
+                );
+            }
+            println!("{}", serde_json::Value::Object(report));
             Ok(ExitCode::SUCCESS)
         }
         Command::Intent { file, model } => {

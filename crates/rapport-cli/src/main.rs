@@ -4,6 +4,7 @@
 //! input, and prints machine-readable JSON; evaluation commands end with one JSON object on the last line.
 
 mod analyze;
+mod audit;
 mod eval;
 mod redact;
 mod train;
@@ -29,6 +30,9 @@ enum Command {
     ///
     /// Prints one JSON object per message. Without TEXT, reads stdin, one message per line.
     Analyze(analyze::Args),
+    /// Score a draft reply: empathy (EPITOME mechanisms), actionability, specificity, hollow sympathy,
+    /// repetition, dismissive wording, over-apology, readability, PII leaks, policy; with suggestions.
+    Audit(audit::Args),
     /// Find personal data and redact, mask, hash or pseudonymise it.
     ///
     /// Prints one output line per input line. Without TEXT, reads stdin, one text per line.
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Redact(args) => redact::run(args),
         Command::Rehydrate(args) => redact::rehydrate(args),
         Command::Train(command) => train::run(command),

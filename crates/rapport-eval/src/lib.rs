@@ -215,6 +215,65 @@ pub fn read_presidio(path: &Path) -> Result<Vec<PiiSample>> {
         .collect()
 }
 
+/// One EPITOME row: the seeker's post, the response and the response's level (0-2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpitomeRow {
+    pub seeker: String,
+    pub response: String,
+    pub level: u8,
+}
+
+/// Reads one EPITOME csv (`seeker_post`, `response_post`, `level` columns).
+pub fn read_epitome(path: &Path) -> Result<Vec<EpitomeRow>> {
+    let display = path.display().to_string();
+    let malformed = |line: usize, why: String| Error::Malformed {
+        path: display.clone(),
+        line,
+        why,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.kind() {
+        csv::ErrorKind::Io(_) => Error::Io {
+            path: display.clone(),
+            source: std::io::Error::other(e.to_string()),
+        },
+        _ => malformed(0, e.to_string()),
+    })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| malformed(1, e.to_string()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| malformed(1, format!("missing column `{name}`")))
+    };
+    let (seeker, response, level) = (
+        column("seeker_post")?,
+        column("response_post")?,
+        column("level")?,
+    );
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record
+            .map_err(|e| malformed(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let field = |i: usize| record.get(i).unwrap_or_default().to_string();
+        let level: u8 = field(level)
+            .trim()
+            .parse()
+            .ok()
+            .filter(|l| *l <= 2)
+            .ok_or_else(|| malformed(line, format!("level {:?} is not 0, 1 or 2", field(level))))?;
+        rows.push(EpitomeRow {
+            seeker: field(seeker),
+            response: field(response),
+            level,
+        });
+    }
+    Ok(rows)
+}
+
 /// F1 of one class from counts; 0 when the class never occurs and is never predicted.
 pub fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     let denominator = 2 * tp + fp + fn_;

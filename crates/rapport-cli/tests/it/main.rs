@@ -2,6 +2,7 @@
 //! evaluation and training on small fixtures (and on `../shared/data` when it is there).
 
 mod analyze;
+mod audit;
 mod eval_train;
 mod redact;
 

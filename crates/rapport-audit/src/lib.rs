@@ -1,0 +1,482 @@
+//! Reply audit: scores a draft reply (by a bot or a human agent) for perceived empathy and usefulness, and
+//! says how to fix it.
+//!
+//! Pure: no I/O, no models. The empathy mechanisms follow EPITOME (Sharma et al., EMNLP 2020): emotional
+//! reaction, interpretation and exploration, each none/weak/strong, found with patterns the project wrote
+//! (EPITOME itself is research-only and was used to design and evaluate them, not to train anything).
+//!
+//! ## Score (0-100)
+//!
+//! `score = 100 × (0.30·empathy + 0.35·actionability + 0.15·specificity + 0.20·clarity) − penalties`,
+//! clamped to 0..=100, where
+//! - `empathy = min(1, (emotional_reaction + interpretation + exploration) / 3)` (levels 0-2),
+//! - `actionability` and `specificity` are in [0, 1] (see [`Audit`]),
+//! - `clarity = 1` up to readability grade 8, falling linearly to 0 at grade 14,
+//! - penalties: hollow sympathy 30, each dismissive phrase 15, each repeated sentence 10 (at most 20),
+//!   over-apology 10, each PII leak 30, each policy violation 10.
+
+mod mechanisms;
+mod readability;
+
+use rapport_text::Span;
+use serde::{Deserialize, Serialize};
+
+pub use mechanisms::Mechanisms;
+
+/// Replies longer than this are refused: a support reply is far shorter, and the limit bounds the cost.
+pub const MAX_REPLY_BYTES: usize = 16 * 1024;
+
+/// Errors: input the audit cannot score.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the reply is empty")]
+    EmptyReply,
+    #[error("the reply is {0} bytes; the limit is {MAX_REPLY_BYTES} bytes")]
+    ReplyTooLong(usize),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Who wrote a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Agent,
+    Bot,
+    System,
+}
+
+/// One earlier turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+}
+
+/// A company's simple reply rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Phrases a reply must not contain (case-insensitive).
+    #[serde(default)]
+    pub banned_phrases: Vec<String>,
+    /// Phrases a reply must contain (e.g. a disclosure that an automated assistant is writing).
+    #[serde(default)]
+    pub required_disclosures: Vec<String>,
+}
+
+/// A mechanism's level with the spans that show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Level {
+    pub level: u8,
+    pub spans: Vec<Span>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Readability {
+    /// Flesch-Kincaid grade level.
+    pub grade: f32,
+}
+
+/// A phrase found in the reply, with where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub text: String,
+    pub span: Span,
+}
+
+/// Personal data in the reply that the customer did not give in this conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leak {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub span: Span,
+}
+
+/// The audit of one reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Audit {
+    pub score: u8,
+    pub emotional_reaction: Level,
+    pub interpretation: Level,
+    pub exploration: Level,
+    /// A concrete next step (0.5), who does it (0.25) and when (0.25).
+    pub actionability: f32,
+    /// How much of the customer's own details (numbers, names, content words) the reply uses, in [0, 1].
+    pub specificity: f32,
+    /// Sympathy or apology without an action, an answer or a handoff while the customer's problem is open.
+    pub hollow_sympathy: bool,
+    /// Sentences of the reply already used by the agent or bot earlier in the conversation.
+    pub repetition: Vec<Finding>,
+    /// Dismissive or blaming wording.
+    pub dismissive: Vec<Finding>,
+    pub over_apology: bool,
+    pub readability: Readability,
+    pub pii_leak: Vec<Leak>,
+    pub policy_violations: Vec<String>,
+    pub suggestions: Vec<String>,
+}
+
+/// The auditor: compiled patterns and a PII detector; build once and share.
+#[derive(Debug)]
+pub struct Auditor {
+    mechanisms: Mechanisms,
+    pii: rapport_privacy::Detector,
+}
+
+impl Default for Auditor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Auditor {
+    pub fn new() -> Self {
+        Self {
+            mechanisms: Mechanisms::new(),
+            pii: rapport_privacy::Detector::new(),
+        }
+    }
+
+    /// The empathy mechanisms alone (what `rapport eval epitome` scores).
+    pub fn mechanisms(&self, reply: &str) -> [Level; 3] {
+        self.mechanisms.levels(reply)
+    }
+
+    /// Audits `reply` to `customer`, given the conversation so far and the company's policy.
+    pub fn audit(
+        &self,
+        customer: &str,
+        reply: &str,
+        history: &[Turn],
+        policy: &Policy,
+    ) -> Result<Audit> {
+        if reply.trim().is_empty() {
+            return Err(Error::EmptyReply);
+        }
+        if reply.len() > MAX_REPLY_BYTES {
+            return Err(Error::ReplyTooLong(reply.len()));
+        }
+        let [emotional_reaction, interpretation, exploration] = self.mechanisms.levels(reply);
+        let m = &self.mechanisms;
+        let actionability = m.actionability(reply);
+        let specificity = specificity(customer, history, reply);
+        let apologies = m.apologies(reply);
+        let sympathy = emotional_reaction.level > 0 || apologies > 0;
+        let answered = actionability >= 0.5 || m.is_handoff(reply) || m.gives_information(reply);
+        let hollow_sympathy = sympathy && !answered && m.problem_is_open(customer);
+        let earlier: Vec<&Turn> = history
+            .iter()
+            .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
+            .collect();
+        let repetition = repeated_sentences(reply, &earlier);
+        let earlier_apologies: usize = earlier.iter().map(|t| m.apologies(&t.text)).sum();
+        let over_apology = apologies >= 3 || (apologies >= 1 && earlier_apologies >= 2);
+        let dismissive = m.dismissive(reply, actionability);
+        let grade = readability::flesch_kincaid_grade(reply);
+        let pii_leak = self.leaks(customer, history, reply);
+        let policy_violations = policy_violations(reply, policy);
+
+        let empathy =
+            ((emotional_reaction.level + interpretation.level + exploration.level) as f32 / 3.0)
+                .min(1.0);
+        let clarity = (1.0 - (grade - 8.0).max(0.0) / 6.0).clamp(0.0, 1.0);
+        let mut score =
+            100.0 * (0.30 * empathy + 0.35 * actionability + 0.15 * specificity + 0.20 * clarity);
+        if hollow_sympathy {
+            score -= 30.0;
+        }
+        score -= 15.0 * dismissive.len() as f32;
+        score -= (10.0 * repetition.len() as f32).min(20.0);
+        if over_apology {
+            score -= 10.0;
+        }
+        score -= 30.0 * pii_leak.len() as f32;
+        score -= 10.0 * policy_violations.len() as f32;
+
+        let mut audit = Audit {
+            score: score.clamp(0.0, 100.0).round() as u8,
+            emotional_reaction,
+            interpretation,
+            exploration,
+            actionability,
+            specificity,
+            hollow_sympathy,
+            repetition,
+            dismissive,
+            over_apology,
+            readability: Readability {
+                grade: (grade * 10.0).round() / 10.0,
+            },
+            pii_leak,
+            policy_violations,
+            suggestions: Vec::new(),
+        };
+        audit.suggestions = suggestions(&audit, m.problem_is_open(customer));
+        Ok(audit)
+    }
+
+    fn leaks(&self, customer: &str, history: &[Turn], reply: &str) -> Vec<Leak> {
+        let given: Vec<&str> = std::iter::once(customer)
+            .chain(
+                history
+                    .iter()
+                    .filter(|t| t.role == Role::Customer)
+                    .map(|t| t.text.as_str()),
+            )
+            .collect();
+        self.pii
+            .detect(reply)
+            .into_iter()
+            .filter(|e| {
+                let value = &reply[e.start..e.end];
+                // The agent introducing themselves is not a leak.
+                let before = reply[..e.start].to_ascii_lowercase();
+                let introduction = e.kind == rapport_privacy::EntityKind::Person
+                    && ["i'm ", "i am ", "my name is ", "this is "]
+                        .iter()
+                        .any(|p| before.ends_with(p));
+                !introduction && !given.iter().any(|g| g.contains(value))
+            })
+            .map(|e| Leak {
+                kind: e.kind.as_str(),
+                span: e.span(),
+            })
+            .collect()
+    }
+}
+
+/// Share of the customer's specific details that the reply uses: numbers (order ids, amounts) count
+/// double, then capitalised names and longer content words.
+fn specificity(customer: &str, history: &[Turn], reply: &str) -> f32 {
+    let source: String = std::iter::once(customer)
+        .chain(
+            history
+                .iter()
+                .filter(|t| t.role == Role::Customer)
+                .map(|t| t.text.as_str()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reply_lower = reply.to_lowercase();
+    let mut details = 0usize;
+    let mut used = 0usize;
+    let mut seen: Vec<String> = Vec::new();
+    for token in rapport_text::tokens(&source) {
+        let word = token.text;
+        let numeric = word.chars().filter(char::is_ascii_digit).count() >= 2;
+        let content =
+            word.chars().count() >= 5 && !STOPWORDS.iter().any(|s| word.eq_ignore_ascii_case(s));
+        if token.kind != rapport_text::TokenKind::Word || !(numeric || content) {
+            continue;
+        }
+        let lower = word.to_lowercase();
+        if seen.contains(&lower) {
+            continue;
+        }
+        seen.push(lower.clone());
+        let weight = if numeric { 2 } else { 1 };
+        details += weight;
+        let stem: String = lower.chars().take(6).collect();
+        if reply_lower.contains(&stem) {
+            used += weight;
+        }
+    }
+    if details == 0 {
+        return 1.0;
+    }
+    // Using about a third of what the customer said is already specific.
+    ((used as f32 / details as f32) * 3.0).min(1.0)
+}
+
+const STOPWORDS: &[&str] = &[
+    "about",
+    "after",
+    "again",
+    "already",
+    "because",
+    "before",
+    "being",
+    "could",
+    "doesn't",
+    "didn't",
+    "every",
+    "there",
+    "their",
+    "these",
+    "thing",
+    "think",
+    "those",
+    "would",
+    "should",
+    "still",
+    "where",
+    "which",
+    "while",
+    "please",
+    "thanks",
+    "hello",
+    "today",
+    "really",
+    "something",
+    "anything",
+    "nothing",
+    "other",
+    "since",
+    "until",
+    "going",
+    "getting",
+    "can't",
+    "won't",
+    "don't",
+    "isn't",
+];
+
+fn normalise_sentence(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sentences of `reply` that an earlier agent or bot turn already used (ignoring case and punctuation).
+fn repeated_sentences(reply: &str, earlier: &[&Turn]) -> Vec<Finding> {
+    let earlier_sentences: Vec<String> = earlier
+        .iter()
+        .flat_map(|t| {
+            sentences(&t.text)
+                .into_iter()
+                .map(|s| normalise_sentence(&t.text[s.start..s.end]))
+        })
+        .filter(|s| s.split(' ').count() >= 3)
+        .collect();
+    sentences(reply)
+        .into_iter()
+        .filter(|s| {
+            let n = normalise_sentence(&reply[s.start..s.end]);
+            n.split(' ').count() >= 3 && earlier_sentences.contains(&n)
+        })
+        .map(|s| Finding {
+            text: reply[s.start..s.end].to_string(),
+            span: s,
+        })
+        .collect()
+}
+
+/// Sentence spans (trimmed), split after `.`, `!`, `?` or a line break.
+pub(crate) fn sentences(text: &str) -> Vec<Span> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '\n') {
+            push_trimmed(text, start, i + c.len_utf8(), &mut out);
+            start = i + c.len_utf8();
+        }
+    }
+    push_trimmed(text, start, text.len(), &mut out);
+    out
+}
+
+fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<Span>) {
+    let piece = &text[start..end];
+    let lead = piece.len() - piece.trim_start().len();
+    let trail = piece.len() - piece.trim_end().len();
+    if start + lead < end - trail {
+        out.push(Span::new(start + lead, end - trail));
+    }
+}
+
+fn policy_violations(reply: &str, policy: &Policy) -> Vec<String> {
+    let lower = reply.to_lowercase();
+    let banned = policy
+        .banned_phrases
+        .iter()
+        .filter(|p| !p.trim().is_empty() && lower.contains(&p.to_lowercase()))
+        .map(|p| format!("banned phrase: {p:?}"));
+    let missing = policy
+        .required_disclosures
+        .iter()
+        .filter(|p| !p.trim().is_empty() && !lower.contains(&p.to_lowercase()))
+        .map(|p| format!("missing required disclosure: {p:?}"));
+    banned.chain(missing).collect()
+}
+
+fn suggestions(a: &Audit, problem_open: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.hollow_sympathy {
+        out.push("Pair the sympathy with an action, an answer or a handoff: sympathy alone reads as scripted.".to_string());
+    }
+    if a.actionability < 0.5 && problem_open {
+        out.push("Add a concrete next step: what will happen, who does it and by when (e.g. \"I've asked the warehouse to resend it; you'll get tracking by Friday\").".to_string());
+    }
+    if a.emotional_reaction.level == 0 && a.interpretation.level == 0 && problem_open {
+        out.push("Acknowledge the customer's situation in one short, specific sentence before the fix (e.g. \"I'm sorry the refund still hasn't arrived\").".to_string());
+    }
+    if a.specificity < 0.34 {
+        out.push("Use the customer's own details (order number, product, amount, what they already tried) instead of generic words.".to_string());
+    }
+    for d in &a.dismissive {
+        out.push(format!(
+            "Remove {:?}: it dismisses or blames the customer; explain what you can do instead.",
+            d.text
+        ));
+    }
+    for r in &a.repetition {
+        out.push(format!("Don't repeat {:?} from earlier in the conversation; say something new or move the case forward.", r.text));
+    }
+    if a.over_apology {
+        out.push(
+            "Apologise once, for the specific failure; repeated apologies sound insincere."
+                .to_string(),
+        );
+    }
+    if a.readability.grade > 9.0 {
+        out.push(format!(
+            "Use shorter sentences and plainer words (reading grade {:.1}; aim for 8 or below).",
+            a.readability.grade
+        ));
+    }
+    for leak in &a.pii_leak {
+        out.push(format!(
+            "Remove the {} at bytes {}..{}: the customer did not share it in this conversation.",
+            leak.kind, leak.span.start, leak.span.end
+        ));
+    }
+    for violation in &a.policy_violations {
+        out.push(format!("Fix the policy violation ({violation})."));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_split_and_trim() {
+        let text = "Hi there. How are you?\nFine";
+        let parts: Vec<&str> = sentences(text)
+            .iter()
+            .map(|s| &text[s.start..s.end])
+            .collect();
+        assert_eq!(parts, ["Hi there.", "How are you?", "Fine"]);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let auditor = Auditor::new();
+        let policy = Policy::default();
+        assert!(matches!(
+            auditor.audit("hi", "  ", &[], &policy),
+            Err(Error::EmptyReply)
+        ));
+        let huge = "a".repeat(MAX_REPLY_BYTES + 1);
+        assert!(matches!(
+            auditor.audit("hi", &huge, &[], &policy),
+            Err(Error::ReplyTooLong(_))
+        ));
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the reply audit.
+
+mod table;

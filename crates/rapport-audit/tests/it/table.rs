@@ -1,0 +1,173 @@
+//! Realistic (customer, reply) pairs with the flags a supervisor expects: sympathy-only replies are
+//! hollow, replies that act, answer or hand off are not, and actionability needs a concrete next step.
+
+use rapport_audit::{Auditor, Policy, Role, Turn};
+
+/// (customer, reply, hollow sympathy, actionable: actionability >= 0.5)
+const CASES: &[(&str, &str, bool, bool)] = &[
+    // Sympathy only, problem open: hollow.
+    ("My refund still hasn't arrived after three weeks.", "I understand your frustration.", true, false),
+    ("I was charged twice this month!", "I'm so sorry to hear that. We value you as a customer.", true, false),
+    ("The app keeps crashing when I pay.", "Sorry for the inconvenience caused.", true, false),
+    ("My parcel is lost and nobody answers.", "We apologise for any inconvenience. Your satisfaction is important to us.", true, false),
+    ("I can't log in to my account.", "Oh no, that sounds really frustrating! Hang in there.", true, false),
+    ("Where is my order? It's a birthday present.", "I'm sorry, I know how stressful that can be.", true, false),
+    ("The replacement is broken too.", "I completely understand how disappointing this must be. We're sorry.", true, false),
+    ("You cancelled my booking without telling me.", "I hear you, and I'm sorry you feel that way.", true, false),
+    ("My card was declined but the money left my account.", "That's awful, I'm really sorry.", true, false),
+    ("Still no answer about my complaint.", "Thank you for your patience, we appreciate it.", true, false),
+    // Sympathy with an action: not hollow.
+    ("My refund still hasn't arrived after three weeks.", "I'm sorry it's taken this long. I've re-issued the refund today; it will reach your card within 3-5 business days.", false, true),
+    ("I was charged twice this month!", "I'm sorry about the double charge. I've refunded the second payment of £12.99 just now, and you'll see it in 2-3 days.", false, true),
+    ("The app keeps crashing when I pay.", "Sorry about that. Please update the app to version 5.2 and restart your phone; I'll check the payment logs meanwhile.", false, true),
+    ("My parcel is lost and nobody answers.", "I'm really sorry. I've opened a trace with the courier and I will email you the result by Friday.", false, true),
+    ("Where is my order? It's a birthday present.", "I'm sorry for the worry. I'll upgrade it to next-day delivery now so it arrives tomorrow.", false, true),
+    ("The replacement is broken too.", "That's so frustrating, I'm sorry. We will send a new one today and I've added a prepaid return label.", false, true),
+    // Action only, no sympathy: not hollow, actionable.
+    ("How do I reset my password?", "Go to the login page, tap 'Forgot password' and follow the link we email you.", false, true),
+    ("Can you change my delivery address?", "Done: I've updated the address on order 48213 to 12 High Street.", false, true),
+    ("I need an invoice for March.", "I've emailed the March invoice to the address on your account.", false, true),
+    ("My promo code doesn't work.", "I've applied the 10% discount to your basket manually; it shows at checkout now.", false, true),
+    ("Please cancel my subscription.", "I've cancelled it; you keep access until 30 June and won't be charged again.", false, true),
+    ("The website won't load.", "Please clear your browser cache and try again. If it still fails, reply with a screenshot and I'll escalate it.", false, true),
+    // Handoffs: not hollow even without a step of their own.
+    ("I want to speak to a real person.", "Of course, I'm sorry for the trouble. I'm transferring you to a colleague now.", false, false),
+    ("This is the third time I'm writing, get me a manager.", "I'm sorry you've had to write again. A specialist from our complaints team will call you back.", false, false),
+    ("My father passed away and I need to close his account.", "I'm so sorry for your loss. I'm connecting you with our bereavement team, who will take care of everything.", false, false),
+    // Answers (information): not hollow.
+    ("When will my order arrive?", "Sorry for the wait. Your order has been shipped and is due on Thursday.", false, true),
+    ("Why was I charged £5?", "I'm sorry for the confusion: the £5 is the monthly fee because the plan renewed on 1 May.", false, false),
+    ("Do you deliver to Ireland?", "Yes, we deliver to Ireland; it usually takes 4 days.", false, false),
+    // Questions to clarify: not hollow, not yet actionable.
+    ("It doesn't work.", "I'm sorry to hear that. Which device are you using, and what happens when you try?", true, false),
+    ("My account is weird.", "What do you see when you log in? A screenshot would help me check.", false, false),
+    // Closed problems: thanks and sympathy are fine.
+    ("Thanks, that fixed it!", "Glad to hear it! Have a lovely day.", false, false),
+    ("Great, all sorted now, cheers.", "You're welcome, take care!", false, false),
+    ("Thank you so much for your help", "It was a pleasure, I'm happy I could help.", false, false),
+    // Dismissive replies without action.
+    ("I was charged after I cancelled!", "As I already said, you should have cancelled before the renewal date.", false, false),
+    ("Why can't I get a refund?", "Per our policy, refunds are not possible after 14 days.", false, false),
+    ("This is ridiculous, fix it!", "Please calm down. There's nothing we can do.", false, false),
+    // Policy with an alternative: actionable.
+    ("Why can't I get a refund?", "Our policy doesn't allow refunds after 14 days, but I've added a £20 credit to your account today instead.", false, true),
+    // Numbered steps.
+    ("How do I set up the router?", "1. Plug in the router.\n2. Wait for the green light.\n3. Open the app and tap Connect.", false, true),
+    // Timeline promise with owner.
+    ("Any news on my repair?", "I'll call the workshop this afternoon and send you an update by 5 pm today.", false, true),
+    // Sympathy plus vague promise: hollow.
+    ("Nobody has fixed my broken heating for a week!", "I'm so sorry about this, we're looking into it.", true, false),
+    ("My internet has been down for days.", "We apologise. Our team is aware of issues in some areas.", true, false),
+];
+
+#[test]
+fn hollow_sympathy_and_actionability_table() {
+    let auditor = Auditor::new();
+    let policy = Policy::default();
+    let mut failures = Vec::new();
+    for (customer, reply, hollow, actionable) in CASES {
+        let audit = auditor.audit(customer, reply, &[], &policy).expect("audit");
+        if audit.hollow_sympathy != *hollow {
+            failures.push(format!(
+                "{reply:?}: hollow {} expected {hollow}",
+                audit.hollow_sympathy
+            ));
+        }
+        if (audit.actionability >= 0.5) != *actionable {
+            failures.push(format!(
+                "{reply:?}: actionability {} expected actionable={actionable}",
+                audit.actionability
+            ));
+        }
+    }
+    assert!(CASES.len() >= 40, "at least 40 pairs");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn hollow_replies_score_far_below_helpful_ones() {
+    let auditor = Auditor::new();
+    let policy = Policy::default();
+    let customer = "My order #48213 still hasn't arrived and it's been two weeks.";
+    let hollow = auditor
+        .audit(customer, "I understand your frustration.", &[], &policy)
+        .expect("audit");
+    let helpful = auditor
+        .audit(
+            customer,
+            "I'm sorry order #48213 is so late. I've asked the courier to trace it and I'll email you an update by Friday.",
+            &[],
+            &policy,
+        )
+        .expect("audit");
+    assert!(hollow.score < 40, "{}", hollow.score);
+    assert!(helpful.score >= 70, "{}", helpful.score);
+    assert!(!hollow.suggestions.is_empty());
+    assert!(helpful.specificity > 0.5);
+}
+
+#[test]
+fn repetition_dismissive_over_apology_pii_and_policy() {
+    let auditor = Auditor::new();
+    let history = vec![
+        Turn {
+            role: Role::Customer,
+            text: "My package is late.".into(),
+        },
+        Turn {
+            role: Role::Bot,
+            text:
+                "Sorry about that. We apologise for the delay. Please allow 24 hours for an update."
+                    .into(),
+        },
+    ];
+    let policy = Policy {
+        banned_phrases: vec!["unfortunately".into()],
+        required_disclosures: vec!["automated assistant".into()],
+    };
+    let audit = auditor
+        .audit(
+            "Still nothing!",
+            "Sorry again. Please allow 24 hours for an update. Unfortunately, as I already said, Jane Doe at jane.doe@example.com handles it.",
+            &history,
+            &policy,
+        )
+        .expect("audit");
+    assert_eq!(audit.repetition.len(), 1, "{:?}", audit.repetition);
+    assert!(audit
+        .dismissive
+        .iter()
+        .any(|d| d.text.to_lowercase().contains("as i already said")));
+    assert!(audit.over_apology);
+    assert!(
+        audit.pii_leak.iter().any(|l| l.kind == "EMAIL"),
+        "{:?}",
+        audit.pii_leak
+    );
+    assert_eq!(
+        audit.policy_violations.len(),
+        2,
+        "{:?}",
+        audit.policy_violations
+    );
+    assert!(audit.score < 30, "{}", audit.score);
+}
+
+#[test]
+fn details_the_customer_gave_are_not_leaks() {
+    let auditor = Auditor::new();
+    let audit = auditor
+        .audit(
+            "Please send it to ann@example.com",
+            "I'm Sam from support. I've sent the invoice to ann@example.com just now.",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    assert!(audit.pii_leak.is_empty(), "{:?}", audit.pii_leak);
+}

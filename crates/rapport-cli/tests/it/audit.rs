@@ -1,0 +1,121 @@
+//! `rapport audit` and `rapport eval epitome`.
+
+use crate::{fixture, last_json, rapport, shared_data};
+
+#[test]
+fn audit_prints_the_documented_json() {
+    let output = rapport(
+        &[
+            "audit",
+            "--customer",
+            "My order #48213 still hasn't arrived and it's been two weeks.",
+            "--reply",
+            "I'm sorry order #48213 is so late. I've asked the courier to trace it and I'll email you an update by Friday.",
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    for key in [
+        "score",
+        "emotional_reaction",
+        "interpretation",
+        "exploration",
+        "actionability",
+        "specificity",
+        "hollow_sympathy",
+        "repetition",
+        "dismissive",
+        "over_apology",
+        "readability",
+        "pii_leak",
+        "suggestions",
+    ] {
+        assert!(audit.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(audit["emotional_reaction"]["level"], 2);
+    assert_eq!(audit["hollow_sympathy"], false);
+    assert!(audit["score"].as_u64().unwrap_or(0) >= 70, "{audit}");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let empty = rapport(&["audit", "--customer", "hi", "--reply", "   "], b"");
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("reply is empty"));
+
+    let huge = "word ".repeat(5_000);
+    let long = rapport(&["audit", "--customer", "hi", "--reply", &huge], b"");
+    assert!(String::from_utf8_lossy(&long.stderr).contains("limit"));
+
+    let dir = std::env::temp_dir().join(format!("rapport-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let history = dir.join("history.json");
+    std::fs::write(&history, "{not json").expect("write");
+    let bad = rapport(
+        &[
+            "audit",
+            "--customer",
+            "hi",
+            "--reply",
+            "ok",
+            "--history",
+            history.to_str().expect("utf-8"),
+        ],
+        b"",
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a JSON list"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn eval_epitome_prints_the_contract_json_last() {
+    let dir = fixture("epitome");
+    let output = rapport(&["eval", "epitome", dir.to_str().expect("utf-8")], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = last_json(&output);
+    for key in ["emotional_reactions", "interpretations", "explorations"] {
+        assert_eq!(report[key]["accuracy"], 1.0, "{report}");
+        assert!(report[key]["macro_f1"].as_f64().is_some());
+    }
+}
+
+#[test]
+fn epitome_developer_copy_meets_the_bar() {
+    let Some(dir) = shared_data("epitome") else {
+        return;
+    };
+    let output = rapport(&["eval", "epitome", dir.to_str().expect("utf-8")], b"");
+    let report = last_json(&output);
+    // The patterns were designed while reading this copy, so this guards against regressions.
+    assert!(
+        report["emotional_reactions"]["macro_f1"]
+            .as_f64()
+            .unwrap_or(0.0)
+            >= 0.60,
+        "{report}"
+    );
+    assert!(
+        report["interpretations"]["macro_f1"]
+            .as_f64()
+            .unwrap_or(0.0)
+            >= 0.45,
+        "{report}"
+    );
+    assert!(
+        report["explorations"]["macro_f1"].as_f64().unwrap_or(0.0) >= 0.60,
+        "{report}"
+    );
+}

@@ -106,7 +106,7 @@ pub struct Audit {
     pub specificity: f32,
     /// Sympathy or apology without an action, an answer or a handoff while the customer's problem is open.
     pub hollow_sympathy: bool,
-    /// Sentences of the reply already used by the agent or bot earlier in the conversation.
+    /// Sentences (and apologies) of the reply already used by the agent or bot earlier in the conversation.
     pub repetition: Vec<Finding>,
     /// Dismissive or blaming wording.
     pub dismissive: Vec<Finding>,
@@ -169,8 +169,19 @@ impl Auditor {
             .iter()
             .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
             .collect();
-        let repetition = repeated_sentences(reply, &earlier);
         let earlier_apologies: usize = earlier.iter().map(|t| m.apologies(&t.text)).sum();
+        let mut repetition = repeated_sentences(reply, &earlier);
+        if earlier_apologies > 0 {
+            // The same apology again: once per conversation is sincere, twice is a script.
+            for span in m.apology_spans(reply) {
+                if !repetition.iter().any(|r| r.span.overlaps(&span)) {
+                    repetition.push(Finding {
+                        text: reply[span.start..span.end].to_string(),
+                        span,
+                    });
+                }
+            }
+        }
         let over_apology = apologies >= 3 || (apologies >= 1 && earlier_apologies >= 2);
         let dismissive = m.dismissive(reply, actionability);
         let grade = readability::flesch_kincaid_grade(reply);

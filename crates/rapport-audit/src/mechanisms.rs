@@ -197,6 +197,10 @@ impl Mechanisms {
         self.information.is_match(reply)
     }
 
+    pub fn apology_spans(&self, text: &str) -> Vec<Span> {
+        Self::spans(&self.apology, text)
+    }
+
     pub fn apologies(&self, text: &str) -> usize {
         self.apology.find_iter(text).count()
     }

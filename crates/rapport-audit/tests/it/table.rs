@@ -138,7 +138,8 @@ fn repetition_dismissive_over_apology_pii_and_policy() {
             &policy,
         )
         .expect("audit");
-    assert_eq!(audit.repetition.len(), 1, "{:?}", audit.repetition);
+    // The repeated sentence and the repeated apology.
+    assert_eq!(audit.repetition.len(), 2, "{:?}", audit.repetition);
     assert!(audit
         .dismissive
         .iter()

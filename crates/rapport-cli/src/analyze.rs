@@ -6,7 +6,7 @@ use rapport_signals::emotions::EmotionModel;
 use rapport_signals::intent::IntentModel;
 use rapport_signals::model::Model;
 use rapport_signals::{builtin, Analyzer};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -58,38 +58,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut failed = false;
-    let mut input = std::io::stdin().lock();
-    let mut line = Vec::new();
-    for number in 1.. {
-        line.clear();
-        if input
-            .read_until(b'\n', &mut line)
-            .context("reading stdin")?
-            == 0
-        {
-            break;
-        }
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
-        match std::str::from_utf8(&line) {
-            Ok(text) => {
-                serde_json::to_writer(&mut out, &analyzer.analyze(text))?;
-                writeln!(out)?;
-            }
-            Err(err) => {
-                // Keep going so one bad line does not lose the rest; the exit code reports it.
-                out.flush()?;
-                eprintln!(
-                    "rapport: stdin line {number}: invalid UTF-8 at byte {}; line skipped",
-                    err.valid_up_to()
-                );
-                failed = true;
-            }
-        }
-    }
-    out.flush()?;
+    let failed = crate::lines::for_each_stdin_line(&mut out, |text, out| {
+        serde_json::to_writer(&mut *out, &analyzer.analyze(text))?;
+        writeln!(out)?;
+        Ok(())
+    })?;
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -6,6 +6,7 @@
 mod analyze;
 mod audit;
 mod eval;
+mod lines;
 mod redact;
 mod train;
 

@@ -90,38 +90,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(())
     };
-    let mut failed = false;
-    if let Some(text) = &args.text {
-        one(text, &mut out)?;
-    } else {
-        let mut input = std::io::stdin().lock();
-        let mut line = Vec::new();
-        for number in 1.. {
-            line.clear();
-            if input
-                .read_until(b'\n', &mut line)
-                .context("reading stdin")?
-                == 0
-            {
-                break;
-            }
-            while matches!(line.last(), Some(b'\n' | b'\r')) {
-                line.pop();
-            }
-            match std::str::from_utf8(&line) {
-                Ok(text) => one(text, &mut out)?,
-                Err(err) => {
-                    out.flush()?;
-                    eprintln!(
-                        "rapport: stdin line {number}: invalid UTF-8 at byte {}; line skipped",
-                        err.valid_up_to()
-                    );
-                    failed = true;
-                }
-            }
+    let failed = match &args.text {
+        Some(text) => {
+            one(text, &mut out)?;
+            out.flush()?;
+            false
         }
-    }
-    out.flush()?;
+        None => crate::lines::for_each_stdin_line(&mut out, &mut one)?,
+    };
     if let (Some(path), Some(key)) = (&args.vault, &vault_key) {
         std::fs::write(path, vault.seal(key)?)
             .with_context(|| format!("writing {}", path.display()))?;

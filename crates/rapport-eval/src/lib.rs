@@ -11,7 +11,7 @@ use std::path::Path;
 /// Errors reading a data set.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: String,
         source: std::io::Error,
@@ -99,38 +99,59 @@ pub struct IntentRow {
 
 /// Reads a Bitext customer-support CSV (header with `instruction` and `intent` columns).
 pub fn read_bitext(path: &Path) -> Result<Vec<IntentRow>> {
+    Ok(read_csv_columns(path, &["instruction", "intent"])?
+        .into_iter()
+        .map(|(_, mut fields)| {
+            let intent = fields.pop().unwrap_or_default();
+            let text = fields.pop().unwrap_or_default();
+            IntentRow { text, intent }
+        })
+        .collect())
+}
+
+/// The named columns of every record of a CSV file with a header, with each record's line number.
+fn read_csv_columns(path: &Path, names: &[&str]) -> Result<Vec<(usize, Vec<String>)>> {
     let display = path.display().to_string();
     let malformed = |line: usize, why: String| Error::Malformed {
         path: display.clone(),
         line,
         why,
     };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| malformed(0, e.to_string()))?;
+    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.kind() {
+        csv::ErrorKind::Io(_) => Error::Io {
+            path: display.clone(),
+            source: std::io::Error::other(e.to_string()),
+        },
+        _ => malformed(0, e.to_string()),
+    })?;
     let headers = reader
         .headers()
         .map_err(|e| malformed(1, e.to_string()))?
         .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| malformed(1, format!("missing column `{name}`")))
-    };
-    let (text_col, intent_col) = (column("instruction")?, column("intent")?);
+    let columns = names
+        .iter()
+        .map(|name| {
+            headers
+                .iter()
+                .position(|h| h == *name)
+                .ok_or_else(|| malformed(1, format!("missing column `{name}`")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
-            malformed(line, e.to_string())
-        })?;
+        let record = record
+            .map_err(|e| malformed(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
         let line = record.position().map_or(0, |p| p.line() as usize);
-        let (Some(text), Some(intent)) = (record.get(text_col), record.get(intent_col)) else {
-            return Err(malformed(line, "row has too few columns".into()));
-        };
-        rows.push(IntentRow {
-            text: text.to_string(),
-            intent: intent.to_string(),
-        });
+        let fields = columns
+            .iter()
+            .map(|&c| {
+                record
+                    .get(c)
+                    .map(str::to_string)
+                    .ok_or_else(|| malformed(line, "row has too few columns".into()))
+            })
+            .collect::<Result<Vec<String>>>()?;
+        rows.push((line, fields));
     }
     Ok(rows)
 }
@@ -225,53 +246,26 @@ pub struct EpitomeRow {
 
 /// Reads one EPITOME csv (`seeker_post`, `response_post`, `level` columns).
 pub fn read_epitome(path: &Path) -> Result<Vec<EpitomeRow>> {
-    let display = path.display().to_string();
-    let malformed = |line: usize, why: String| Error::Malformed {
-        path: display.clone(),
-        line,
-        why,
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.kind() {
-        csv::ErrorKind::Io(_) => Error::Io {
-            path: display.clone(),
-            source: std::io::Error::other(e.to_string()),
-        },
-        _ => malformed(0, e.to_string()),
-    })?;
-    let headers = reader
-        .headers()
-        .map_err(|e| malformed(1, e.to_string()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| malformed(1, format!("missing column `{name}`")))
-    };
-    let (seeker, response, level) = (
-        column("seeker_post")?,
-        column("response_post")?,
-        column("level")?,
-    );
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record
-            .map_err(|e| malformed(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let field = |i: usize| record.get(i).unwrap_or_default().to_string();
-        let level: u8 = field(level)
-            .trim()
-            .parse()
-            .ok()
-            .filter(|l| *l <= 2)
-            .ok_or_else(|| malformed(line, format!("level {:?} is not 0, 1 or 2", field(level))))?;
-        rows.push(EpitomeRow {
-            seeker: field(seeker),
-            response: field(response),
-            level,
-        });
-    }
-    Ok(rows)
+    read_csv_columns(path, &["seeker_post", "response_post", "level"])?
+        .into_iter()
+        .map(|(line, fields)| {
+            let level = fields[2]
+                .trim()
+                .parse()
+                .ok()
+                .filter(|l: &u8| *l <= 2)
+                .ok_or_else(|| Error::Malformed {
+                    path: path.display().to_string(),
+                    line,
+                    why: format!("level {:?} is not 0, 1 or 2", fields[2]),
+                })?;
+            Ok(EpitomeRow {
+                seeker: fields[0].clone(),
+                response: fields[1].clone(),
+                level,
+            })
+        })
+        .collect()
 }
 
 /// F1 of one class from counts; 0 when the class never occurs and is never predicted.

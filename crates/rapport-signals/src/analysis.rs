@@ -376,8 +376,8 @@ fn derive_distress(scores: &mut [SignalScore]) {
 }
 
 /// Sentiment in [-1, 1]: the model's positive minus negative probability, overruled by the CX signals: a
-/// present frustration, anger, distress or abuse makes the message negative at least in proportion, and a
-/// present gratitude without them makes it positive.
+/// present frustration, anger, distress or abuse makes the message negative at least in proportion (more so
+/// when several are present), and a present gratitude without them makes it positive.
 fn sentiment(emotion: Option<&EmotionPrediction>, targets: &[SignalScore]) -> Sentiment {
     let model = emotion.map_or(0.0, |p| p.positive - p.negative);
     let present = |name: &str| {
@@ -388,10 +388,12 @@ fn sentiment(emotion: Option<&EmotionPrediction>, targets: &[SignalScore]) -> Se
             0.0
         }
     };
-    let negative = ["frustration", "anger", "distress", "abuse"]
-        .iter()
-        .map(|n| present(n))
-        .fold(0.0, f32::max);
+    // Several negative signals at once weigh more than one (noisy-OR).
+    let negative = 1.0
+        - ["frustration", "anger", "distress", "abuse"]
+            .iter()
+            .map(|n| 1.0 - present(n))
+            .product::<f32>();
     let positive = present("gratitude");
     let score = if negative > 0.0 {
         model.min(-0.8 * negative)

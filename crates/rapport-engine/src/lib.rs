@@ -1,0 +1,166 @@
+//! The conversation engine's state layer: from the turns of a conversation, the analysis of each customer
+//! turn, the turns with personal data pseudonymised, the memory (facts given, things tried, promises, open
+//! questions) and the emotional trajectory (per-turn sentiment and distress, trend, peak, repetition).
+//!
+//! Pure and synchronous. Strategy, policy, reply composition and storage build on this state; they are
+//! not here yet.
+
+pub mod memory;
+pub mod trajectory;
+
+use memory::{Memory, MemoryExtractor};
+use rapport_privacy::{Detector, Operator, Vault};
+use rapport_signals::{Analysis, Analyzer};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use trajectory::{content_words, similarity, Repeat, Trajectory};
+
+pub use rapport_audit::{Role, Turn};
+
+/// A conversation longer than this is refused: the engine keeps the whole conversation in memory.
+pub const MAX_TURNS: usize = 1_000;
+
+/// Errors: conversations the engine will not process.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the conversation has {0} turns; the limit is {MAX_TURNS}")]
+    TooManyTurns(usize),
+    #[error("the conversation has no turns")]
+    Empty,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A conversation as clients send it: `{"turns": [{"role", "text"}]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub turns: Vec<Turn>,
+}
+
+/// What the engine knows about a conversation.
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    /// The turns with personal data replaced by this conversation's pseudonyms.
+    pub turns: Vec<Turn>,
+    /// The analysis of each customer turn, by turn index (`None` for other roles).
+    pub analyses: Vec<Option<Analysis>>,
+    pub memory: Memory,
+    pub trajectory: Trajectory,
+    /// The pseudonym vault of this conversation (never serialised: it holds the raw values).
+    #[serde(skip)]
+    pub vault: Vault,
+}
+
+/// The engine: models, detectors and patterns; build once and share.
+#[derive(Debug)]
+pub struct Engine {
+    analyzer: Analyzer,
+    detector: Detector,
+    memory: MemoryExtractor,
+    apology: Regex,
+}
+
+impl Engine {
+    pub fn new(analyzer: Analyzer) -> Self {
+        Self {
+            analyzer,
+            detector: Detector::new(),
+            memory: MemoryExtractor::new(),
+            // A constant pattern, covered by the tests.
+            apology: Regex::new(r"(?i)\b(sorry|apologi[sz]e|apologies)\b")
+                .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")),
+        }
+    }
+
+    /// The engine with Rapport's built-in models.
+    pub fn builtin() -> rapport_signals::Result<Self> {
+        Ok(Self::new(Analyzer::builtin()?))
+    }
+
+    /// Analyses, pseudonymises and remembers a conversation (`id` scopes its pseudonyms).
+    pub fn state(&self, id: &str, conversation: &Conversation) -> Result<State> {
+        let turns = &conversation.turns;
+        if turns.is_empty() {
+            return Err(Error::Empty);
+        }
+        if turns.len() > MAX_TURNS {
+            return Err(Error::TooManyTurns(turns.len()));
+        }
+        let analyses: Vec<Option<Analysis>> = turns
+            .iter()
+            .map(|t| (t.role == Role::Customer).then(|| self.analyzer.analyze(&t.text)))
+            .collect();
+        let mut vault = Vault::new(id);
+        let memory = self.memory.extract(turns, &self.detector, &mut vault);
+        let pseudonymised: Vec<Turn> = turns
+            .iter()
+            .map(|t| {
+                let entities = self.detector.detect(&t.text);
+                let text = rapport_privacy::apply(
+                    &t.text,
+                    &entities,
+                    Operator::Pseudonymize,
+                    None,
+                    Some(&mut vault),
+                )
+                .unwrap_or_else(|_| t.text.clone());
+                Turn { role: t.role, text }
+            })
+            .collect();
+        let customer: Vec<(usize, &Analysis)> = analyses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (i, a)))
+            .collect();
+        let trajectory = trajectory::trajectory(&customer, self.repetition(turns));
+        Ok(State {
+            turns: pseudonymised,
+            analyses,
+            memory,
+            trajectory,
+            vault,
+        })
+    }
+
+    /// The customer repeating a complaint, the agent or bot asking the same question again, and a second
+    /// apology.
+    fn repetition(&self, turns: &[Turn]) -> Vec<Repeat> {
+        let words: Vec<Vec<String>> = turns.iter().map(|t| content_words(&t.text)).collect();
+        let is_staff = |t: &Turn| matches!(t.role, Role::Agent | Role::Bot);
+        let mut found = Vec::new();
+        let mut first_apology: Option<usize> = None;
+        for (j, turn) in turns.iter().enumerate() {
+            for i in 0..j {
+                let same_side = (turn.role == Role::Customer && turns[i].role == Role::Customer)
+                    || (is_staff(turn) && is_staff(&turns[i]));
+                if !same_side || similarity(&words[i], &words[j]) < 0.6 {
+                    continue;
+                }
+                let what = if turn.role == Role::Customer {
+                    "customer_complaint"
+                } else if turn.text.contains('?') && turns[i].text.contains('?') {
+                    "question"
+                } else {
+                    "reply"
+                };
+                found.push(Repeat {
+                    turn: j,
+                    repeats: i,
+                    what,
+                });
+                break;
+            }
+            if is_staff(turn) && self.apology.is_match(&turn.text) {
+                match first_apology {
+                    Some(first) => found.push(Repeat {
+                        turn: j,
+                        repeats: first,
+                        what: "apology",
+                    }),
+                    None => first_apology = Some(j),
+                }
+            }
+        }
+        found
+    }
+}

@@ -1,0 +1,211 @@
+//! Conversation memory: the facts a customer gave (ids, amounts, dates, contact details as pseudonyms),
+//! what they already tried, and what the company promised, each with the turn it came from.
+
+use crate::Turn;
+use rapport_audit::Role;
+use rapport_privacy::{Detector, EntityKind, Vault};
+use regex::Regex;
+use serde::Serialize;
+
+/// What kind of fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactKind {
+    OrderId,
+    AccountId,
+    TicketId,
+    Amount,
+    Date,
+    /// Personal data, held as a pseudonym (`<EMAIL_1>`): the value stays in the conversation's vault.
+    Contact,
+    Name,
+}
+
+/// One fact the customer gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fact {
+    pub kind: FactKind,
+    pub value: String,
+    /// Index of the turn it came from.
+    pub turn: usize,
+}
+
+/// Something the customer already tried, or something the company promised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub text: String,
+    pub turn: usize,
+}
+
+/// Everything remembered about a conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    pub facts: Vec<Fact>,
+    pub tried: Vec<Statement>,
+    pub promised: Vec<Statement>,
+    /// Customer questions that no later agent or bot turn has answered yet.
+    pub open_questions: Vec<Statement>,
+}
+
+impl Memory {
+    /// Whether a fact of this kind is already known (so a reply must not ask for it again).
+    pub fn knows(&self, kind: FactKind) -> bool {
+        self.facts.iter().any(|f| f.kind == kind)
+    }
+}
+
+/// Compiled extraction patterns.
+#[derive(Debug)]
+pub struct MemoryExtractor {
+    order: Regex,
+    account: Regex,
+    ticket: Regex,
+    amount: Regex,
+    date: Regex,
+    tried: Regex,
+    promise: Regex,
+}
+
+fn re(pattern: &str) -> Regex {
+    // Patterns are constants of this module and covered by its tests.
+    Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern}: {e}"))
+}
+
+impl Default for MemoryExtractor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryExtractor {
+    pub fn new() -> Self {
+        Self {
+            order: re(
+                r"(?i)\b(?:order|purchase|parcel|package|shipment)\s*(?:number|no\.?|id|#)?\s*(?:is\s+)?#?\s*([A-Z]{0,4}-?\d[\dA-Z-]{3,19})\b",
+            ),
+            account: re(
+                r"(?i)\b(?:account|customer|member(?:ship)?)\s*(?:number|no\.?|id|#)\s*(?:is\s+)?#?\s*([A-Z]{0,4}-?\d[\dA-Z-]{3,19})\b",
+            ),
+            ticket: re(
+                r"(?i)\b(?:ticket|case|reference|ref)\s*(?:number|no\.?|id|#)?\s*(?:is\s+)?#?\s*([A-Z]{0,4}-?\d[\dA-Z-]{2,19})\b",
+            ),
+            amount: re(
+                r"(?:[$£€]\s?\d{1,7}(?:[.,]\d{2})?|\b\d{1,7}(?:[.,]\d{2})?\s?(?:USD|EUR|GBP|dollars|euros|pounds)\b)",
+            ),
+            date: re(
+                r"(?i)\b(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\s+\d{1,2}(?:st|nd|rd|th)?|(?:last|this|next)\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|week|month)|yesterday)\b",
+            ),
+            tried: re(
+                r"(?i)\bi(?:'ve| have)?\s+(?:already\s+|also\s+|even\s+)?(?:tried|restarted|rebooted|reinstalled|reset|cleared|updated|unplugged|logged out|signed out|checked|called|emailed|contacted|uninstalled|changed|turned)\b[^.!?\n]*",
+            ),
+            promise: re(
+                r"(?i)\b(?:i|we)(?:'ll| will| are going to| am going to)\s+[^.!?\n]*|\b(?:your|the)\s+(?:refund|replacement|order|parcel|engineer|technician|callback)\s+will\s+[^.!?\n]*|\bwithin\s+\d+(?:\s*[-–]\s*\d+)?\s+(?:hours|days|business days|working days)\b[^.!?\n]*",
+            ),
+        }
+    }
+
+    /// Builds the memory of `turns`; personal data goes into `vault` and is remembered as its pseudonym.
+    pub fn extract(&self, turns: &[Turn], detector: &Detector, vault: &mut Vault) -> Memory {
+        let mut memory = Memory::default();
+        for (index, turn) in turns.iter().enumerate() {
+            match turn.role {
+                Role::Customer => {
+                    self.customer_turn(index, &turn.text, detector, vault, &mut memory)
+                }
+                Role::Agent | Role::Bot => {
+                    for m in self.promise.find_iter(&turn.text) {
+                        let text = pseudonymised(m.as_str(), detector, vault);
+                        push_statement(&mut memory.promised, &text, index);
+                    }
+                    // Any agent or bot turn after a question counts as the answer to it.
+                    memory.open_questions.clear();
+                }
+                Role::System => {}
+            }
+        }
+        memory
+    }
+
+    fn customer_turn(
+        &self,
+        index: usize,
+        text: &str,
+        detector: &Detector,
+        vault: &mut Vault,
+        memory: &mut Memory,
+    ) {
+        let mut add = |kind: FactKind, value: &str| {
+            let value = value.trim().to_string();
+            if !memory
+                .facts
+                .iter()
+                .any(|f| f.kind == kind && f.value == value)
+            {
+                memory.facts.push(Fact {
+                    kind,
+                    value,
+                    turn: index,
+                });
+            }
+        };
+        for (regex, kind) in [
+            (&self.account, FactKind::AccountId),
+            (&self.ticket, FactKind::TicketId),
+            (&self.order, FactKind::OrderId),
+        ] {
+            for caps in regex.captures_iter(text) {
+                if let Some(id) = caps.get(1) {
+                    add(kind, id.as_str());
+                }
+            }
+        }
+        for m in self.amount.find_iter(text) {
+            add(FactKind::Amount, m.as_str());
+        }
+        for m in self.date.find_iter(text) {
+            add(FactKind::Date, m.as_str());
+        }
+        for entity in detector.detect(text) {
+            let kind = match entity.kind {
+                EntityKind::Person => FactKind::Name,
+                EntityKind::Email
+                | EntityKind::Phone
+                | EntityKind::StreetAddress
+                | EntityKind::Postcode => FactKind::Contact,
+                _ => continue,
+            };
+            let token = vault.token_for(entity.kind, &text[entity.start..entity.end]);
+            add(kind, &token);
+        }
+        for m in self.tried.find_iter(text) {
+            let statement = pseudonymised(m.as_str(), detector, vault);
+            push_statement(&mut memory.tried, &statement, index);
+        }
+        for sentence in text.split_inclusive(['.', '!', '?', '\n']) {
+            if sentence.trim_end().ends_with('?') {
+                let statement = pseudonymised(sentence, detector, vault);
+                push_statement(&mut memory.open_questions, &statement, index);
+            }
+        }
+    }
+}
+
+/// Memory never holds raw personal data: statements keep pseudonyms from the conversation's vault.
+fn pseudonymised(text: &str, detector: &Detector, vault: &mut Vault) -> String {
+    let entities = detector.detect(text);
+    rapport_privacy::apply(
+        text,
+        &entities,
+        rapport_privacy::Operator::Pseudonymize,
+        None,
+        Some(vault),
+    )
+    .unwrap_or_else(|_| text.to_string())
+}
+
+fn push_statement(list: &mut Vec<Statement>, text: &str, turn: usize) {
+    let text = text.trim().trim_end_matches([',', ';']).to_string();
+    if !text.is_empty() && !list.iter().any(|s| s.text.eq_ignore_ascii_case(&text)) {
+        list.push(Statement { text, turn });
+    }
+}

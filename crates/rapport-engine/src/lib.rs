@@ -6,6 +6,7 @@
 //! not here yet.
 
 pub mod memory;
+pub mod policy;
 pub mod trajectory;
 
 use memory::{Memory, MemoryExtractor};

@@ -7,6 +7,7 @@
 
 pub mod memory;
 pub mod policy;
+pub mod strategy;
 pub mod trajectory;
 
 use memory::{Memory, MemoryExtractor};

@@ -1,16 +1,18 @@
 //! Integration tests of the engine's state: memory, pseudonyms and trajectory on realistic conversations.
 
+mod strategy;
+
 use rapport_engine::memory::FactKind;
 use rapport_engine::trajectory::Trend;
 use rapport_engine::{Conversation, Engine, Role, Turn};
 use std::sync::OnceLock;
 
-fn engine() -> &'static Engine {
+pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| Engine::builtin().expect("built-in models"))
 }
 
-fn conversation(turns: &[(Role, &str)]) -> Conversation {
+pub fn conversation(turns: &[(Role, &str)]) -> Conversation {
     Conversation {
         turns: turns
             .iter()

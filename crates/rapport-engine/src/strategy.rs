@@ -1,0 +1,220 @@
+//! Strategy: the moves the next reply must make, each with its reasons in plain words, decided from the
+//! latest customer turn, the conversation state and the company policy. Deterministic: the same state and
+//! policy always give the same moves in the same order.
+
+use crate::policy::Policy;
+use crate::{Role, State};
+use rapport_signals::Analysis;
+use serde::Serialize;
+
+/// The moves a reply can make (after the helping-skills strategies of ESConv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveKind {
+    SafetyProtocol,
+    Handoff,
+    Acknowledge,
+    Reflect,
+    Apologize,
+    Reassure,
+    Clarify,
+    Inform,
+    Affirm,
+    ConfirmResolution,
+}
+
+/// One move with the reasons for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Move {
+    #[serde(rename = "move")]
+    pub kind: MoveKind,
+    pub reasons: Vec<String>,
+}
+
+const REASSURANCES: [&str; 6] = [
+    "don't worry",
+    "rest assured",
+    "i assure you",
+    "nothing to worry",
+    "it will be fine",
+    "you're in good hands",
+];
+
+fn present(analysis: &Analysis, name: &str) -> bool {
+    analysis
+        .signals
+        .get(name)
+        .or_else(|| analysis.vulnerability.get(name))
+        .is_some_and(|s| s.present())
+}
+
+fn score(analysis: &Analysis, name: &str) -> f32 {
+    analysis.signals.get(name).map_or(0.0, |s| s.score)
+}
+
+/// Adds a move, or a reason to a move already chosen.
+fn add(moves: &mut Vec<Move>, kind: MoveKind, reason: String) {
+    match moves.iter_mut().find(|m| m.kind == kind) {
+        Some(m) => m.reasons.push(reason),
+        None => moves.push(Move {
+            kind,
+            reasons: vec![reason],
+        }),
+    }
+}
+
+/// The moves for the reply to the latest customer turn of `state`.
+pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
+    let customer: Vec<(usize, &Analysis)> = state
+        .analyses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.as_ref().map(|a| (i, a)))
+        .collect();
+    let Some(&(last_turn, last)) = customer.last() else {
+        return vec![Move {
+            kind: MoveKind::Clarify,
+            reasons: vec![
+                "the customer has not written yet; invite them to say what they need".into(),
+            ],
+        }];
+    };
+    let mut moves: Vec<Move> = Vec::new();
+
+    if present(last, "self_harm_risk") {
+        add(
+            &mut moves,
+            MoveKind::SafetyProtocol,
+            "the message shows a risk of self-harm: safety first, with support resources".into(),
+        );
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            "a person must take over a conversation with self-harm risk at once".into(),
+        );
+    }
+    if present(last, "human_request") && policy.escalation.on_human_request {
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            "the customer asked for a human".into(),
+        );
+    }
+    let high = policy.thresholds.high_distress;
+    let needed = policy.escalation.distress_turns;
+    let high_run = customer
+        .iter()
+        .rev()
+        .take_while(|(_, a)| score(a, "distress") >= high)
+        .count();
+    if high_run >= needed {
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            format!("distress has stayed high for {high_run} customer turns"),
+        );
+    }
+    if policy.escalation.on_rise_after_reassurance && customer.len() >= 2 {
+        let (previous_turn, previous) = customer[customer.len() - 2];
+        let reassured = state.turns[previous_turn + 1..last_turn].iter().any(|t| {
+            matches!(t.role, Role::Agent | Role::Bot) && {
+                let lower = t.text.to_lowercase();
+                REASSURANCES.iter().any(|r| lower.contains(r))
+            }
+        });
+        if reassured && score(last, "distress") > score(previous, "distress") + 0.1 {
+            add(
+                &mut moves,
+                MoveKind::Handoff,
+                "distress rose after a reassurance: reassurance is not enough".into(),
+            );
+        }
+    }
+
+    let negative = ["frustration", "anger", "distress", "anxiety"]
+        .iter()
+        .any(|s| present(last, s));
+    let vulnerable = last.vulnerability.present().next().is_some();
+    let thanks_only =
+        present(last, "gratitude") && !negative && state.memory.open_questions.is_empty();
+    if thanks_only {
+        add(
+            &mut moves,
+            MoveKind::Affirm,
+            "the customer is thanking us".into(),
+        );
+        add(
+            &mut moves,
+            MoveKind::ConfirmResolution,
+            "the problem looks resolved: confirm and close warmly".into(),
+        );
+        return moves;
+    }
+    if negative || vulnerable {
+        let what: Vec<&str> = ["frustration", "anger", "distress", "anxiety"]
+            .into_iter()
+            .filter(|s| present(last, s))
+            .chain(last.vulnerability.present())
+            .collect();
+        add(
+            &mut moves,
+            MoveKind::Acknowledge,
+            format!("the customer shows {}", what.join(", ")),
+        );
+    }
+    if !state.memory.tried.is_empty()
+        || state
+            .trajectory
+            .repetition
+            .iter()
+            .any(|r| r.what == "customer_complaint")
+    {
+        add(
+            &mut moves,
+            MoveKind::Reflect,
+            "show we heard what they already told us or tried, so they need not repeat it".into(),
+        );
+    }
+    let failure =
+        present(last, "frustration") || present(last, "anger") || present(last, "repeat_contact");
+    if failure {
+        let apologies = state
+            .turns
+            .iter()
+            .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
+            .filter(|t| {
+                let lower = t.text.to_lowercase();
+                lower.contains("sorry") || lower.contains("apologi")
+            })
+            .count();
+        if apologies < policy.language.apology_budget {
+            add(
+                &mut moves,
+                MoveKind::Apologize,
+                "something went wrong for the customer: apologise once, for that".into(),
+            );
+        }
+    }
+    if present(last, "anxiety") {
+        add(
+            &mut moves,
+            MoveKind::Reassure,
+            "the customer is worried: say what happens next and that it is in hand".into(),
+        );
+    }
+    if present(last, "confusion") || last.intent.confidence < 0.2 {
+        add(
+            &mut moves,
+            MoveKind::Clarify,
+            "what the customer needs is not clear yet: ask one specific question".into(),
+        );
+    }
+    if !moves.iter().any(|m| m.kind == MoveKind::SafetyProtocol) {
+        add(
+            &mut moves,
+            MoveKind::Inform,
+            format!("move the problem forward ({})", last.intent.label),
+        );
+    }
+    moves
+}

@@ -1,3 +1,4 @@
 //! Integration tests of the reply audit.
 
+mod properties;
 mod table;

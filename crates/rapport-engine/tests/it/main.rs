@@ -1,5 +1,6 @@
 //! Integration tests of the engine's state: memory, pseudonyms and trajectory on realistic conversations.
 
+mod properties;
 mod strategy;
 
 use rapport_engine::memory::FactKind;

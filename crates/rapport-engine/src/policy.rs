@@ -128,13 +128,7 @@ impl Default for Language {
 }
 
 /// The sensitive topics Rapport detects, for discreet-mode rules.
-pub const TOPICS: [&str; 5] = [
-    "sexual_health",
-    "reproductive_health",
-    "debt",
-    "mental_health",
-    "addiction",
-];
+pub use rapport_signals::cues::TOPICS;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

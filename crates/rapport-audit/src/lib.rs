@@ -23,6 +23,12 @@ use serde::{Deserialize, Serialize};
 
 pub use mechanisms::Mechanisms;
 
+/// How many apologies ("sorry", "apologise", "apologies") a text makes. The engine counts apologies
+/// across a conversation with the same rule the audit uses for one reply.
+pub fn count_apologies(text: &str) -> usize {
+    mechanisms::apology_pattern().find_iter(text).count()
+}
+
 /// Replies longer than this are refused: a support reply is far shorter, and the limit bounds the cost.
 pub const MAX_REPLY_BYTES: usize = 16 * 1024;
 

@@ -10,6 +10,12 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern}: {e}"))
 }
 
+/// The apology pattern, compiled once for every user of it.
+pub(crate) fn apology_pattern() -> &'static Regex {
+    static APOLOGY: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    APOLOGY.get_or_init(|| re(r"(?i)\b(sorry|apologi[sz]e|apologies)\b"))
+}
+
 /// Compiled patterns.
 #[derive(Debug)]
 pub struct Mechanisms {
@@ -31,7 +37,6 @@ pub struct Mechanisms {
     owner: Regex,
     handoff: Regex,
     information: Regex,
-    apology: Regex,
     problem: Regex,
     settled: Regex,
     dismissive: Regex,
@@ -87,7 +92,6 @@ impl Mechanisms {
             information: re(
                 r"(?i)\b(you can|you('ll| will) need to|the reason|because|this happens|it (usually )?takes|our (refund|return|delivery|shipping|cancellation) (policy|window|time)|is (due|scheduled|expected)|will arrive|arrives|is on its way|has been (shipped|dispatched|delivered|approved))\b",
             ),
-            apology: re(r"(?i)\b(sorry|apologi[sz]e|apologies)\b"),
             problem: re(
                 r"(?i)(\?|\b(not|no|never|still|broken|wrong|missing|late|lost|issue|problem|error|fail(ed|s|ing)?|refund|charged|cancel(l?ed)?|help|can'?t|cannot|won'?t|doesn'?t|didn'?t|isn'?t|hasn'?t|where|why|how|need|urgent|complain|damaged|stuck|crash(es|ed|ing)?|declined|down|slow|freez(es|ing)|stopped|nobody|without|again)\b|n't\b)",
             ),
@@ -198,11 +202,11 @@ impl Mechanisms {
     }
 
     pub fn apology_spans(&self, text: &str) -> Vec<Span> {
-        Self::spans(&self.apology, text)
+        Self::spans(apology_pattern(), text)
     }
 
     pub fn apologies(&self, text: &str) -> usize {
-        self.apology.find_iter(text).count()
+        apology_pattern().find_iter(text).count()
     }
 
     /// Whether the customer's message still has a problem to solve (not a plain thank-you).

@@ -13,7 +13,6 @@ pub mod trajectory;
 use memory::{Memory, MemoryExtractor};
 use rapport_privacy::{Detector, Operator, Vault};
 use rapport_signals::{Analysis, Analyzer};
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use trajectory::{content_words, similarity, Repeat, Trajectory};
 
@@ -59,7 +58,6 @@ pub struct Engine {
     analyzer: Analyzer,
     detector: Detector,
     memory: MemoryExtractor,
-    apology: Regex,
 }
 
 impl Engine {
@@ -68,9 +66,6 @@ impl Engine {
             analyzer,
             detector: Detector::new(),
             memory: MemoryExtractor::new(),
-            // A constant pattern, covered by the tests.
-            apology: Regex::new(r"(?i)\b(sorry|apologi[sz]e|apologies)\b")
-                .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")),
         }
     }
 
@@ -152,7 +147,7 @@ impl Engine {
                 });
                 break;
             }
-            if is_staff(turn) && self.apology.is_match(&turn.text) {
+            if is_staff(turn) && rapport_audit::count_apologies(&turn.text) > 0 {
                 match first_apology {
                     Some(first) => found.push(Repeat {
                         turn: j,

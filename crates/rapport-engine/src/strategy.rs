@@ -182,10 +182,7 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             .turns
             .iter()
             .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
-            .filter(|t| {
-                let lower = t.text.to_lowercase();
-                lower.contains("sorry") || lower.contains("apologi")
-            })
+            .filter(|t| rapport_audit::count_apologies(&t.text) > 0)
             .count();
         if apologies < policy.language.apology_budget {
             add(

@@ -215,7 +215,7 @@ impl Lexicon {
     /// Collects the evidence in `text` into `out` (cleared first). `tokens` are the tokens of `text`.
     pub fn evidence(&self, text: &str, tokens: &[Token<'_>], out: &mut Vec<Evidence>) {
         out.clear();
-        let context = Context::new(text, tokens);
+        let context = Context::new(tokens);
         for m in self.automaton.find_overlapping_iter(text) {
             let pattern = &self.patterns[m.pattern().as_usize()];
             let (start, end) = (m.start(), m.end());
@@ -443,11 +443,22 @@ fn word_in(token: &Token<'_>, set: &[&str]) -> bool {
 /// Per-text facts used to judge each cue.
 struct Context<'t, 'a> {
     tokens: &'t [Token<'a>],
+    /// Whether the text talks about a film, book or show; looked up once, on the first cue that asks.
+    fiction: std::cell::OnceCell<bool>,
 }
 
 impl<'t, 'a> Context<'t, 'a> {
-    fn new(_text: &str, tokens: &'t [Token<'a>]) -> Self {
-        Self { tokens }
+    fn new(tokens: &'t [Token<'a>]) -> Self {
+        Self {
+            tokens,
+            fiction: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn is_fiction(&self) -> bool {
+        *self
+            .fiction
+            .get_or_init(|| self.tokens.iter().any(|t| word_in(t, FICTION)))
     }
 
     /// Index of the first token that starts at or after `pos`.
@@ -518,7 +529,7 @@ impl<'t, 'a> Context<'t, 'a> {
             if effect.flags & FLAG_KIN != 0 && !sentence.iter().any(|t| word_in(t, KIN)) {
                 weight *= 0.25;
             }
-            if self.tokens.iter().any(|t| word_in(t, FICTION)) {
+            if self.is_fiction() {
                 weight *= 0.2;
             }
         }

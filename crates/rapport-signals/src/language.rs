@@ -175,27 +175,28 @@ const ENGLISH_WORDS: &[&str] = &[
 
 /// ISO 639-1 code of the language of `text` (`en` for English), or `und` when there are no words.
 pub fn detect(text: &str, tokens: &[Token<'_>]) -> &'static str {
-    let words: Vec<&str> = tokens
+    // Counted in one pass without collecting: this runs on every message.
+    let (words, english) = tokens
         .iter()
         .filter(|t| t.kind == TokenKind::Word && t.text.chars().any(char::is_alphabetic))
-        .map(|t| t.text)
-        .collect();
-    if words.is_empty() {
+        .fold((0usize, 0usize), |(words, english), t| {
+            (words + 1, english + usize::from(is_english_word(t.text)))
+        });
+    if words == 0 {
         return "und";
     }
-    let english = words.iter().filter(|w| is_english_word(w)).count();
     let latin = text
         .chars()
         .filter(|c| c.is_alphabetic())
         .all(|c| c.is_ascii() || ('\u{00C0}'..='\u{024F}').contains(&c));
-    if latin && english > 0 && english * 4 >= words.len() {
+    if latin && english > 0 && english * 4 >= words {
         return "en";
     }
     match whatlang::detect(text) {
         Some(info) if info.lang() == whatlang::Lang::Eng => "en",
         // Short Latin-script text is often misread (slang, names): only a confident verdict, or one on a
         // text of several words with few common English words, counts.
-        Some(info) if !latin || info.is_reliable() || words.len() >= 5 => iso639_1(info.lang()),
+        Some(info) if !latin || info.is_reliable() || words >= 5 => iso639_1(info.lang()),
         _ if latin => "en",
         _ => "und",
     }

@@ -69,6 +69,10 @@ pub struct Policy {
     /// Phrases a reply must contain (e.g. a disclosure that an automated assistant is writing).
     #[serde(default)]
     pub required_disclosures: Vec<String>,
+    /// Text the company wrote and stands behind (knowledge-base articles, safety resources, disclosures):
+    /// names and numbers quoted from it are not leaks.
+    #[serde(default)]
+    pub company_text: Vec<String>,
 }
 
 /// A mechanism's level with the spans that show it.
@@ -191,7 +195,7 @@ impl Auditor {
         let over_apology = apologies >= 3 || (apologies >= 1 && earlier_apologies >= 2);
         let dismissive = m.dismissive(reply, actionability);
         let grade = readability::flesch_kincaid_grade(reply);
-        let pii_leak = self.leaks(customer, history, reply);
+        let pii_leak = self.leaks(customer, history, reply, &policy.company_text);
         let policy_violations = policy_violations(reply, policy);
 
         let empathy =
@@ -233,7 +237,13 @@ impl Auditor {
         Ok(audit)
     }
 
-    fn leaks(&self, customer: &str, history: &[Turn], reply: &str) -> Vec<Leak> {
+    fn leaks(
+        &self,
+        customer: &str,
+        history: &[Turn],
+        reply: &str,
+        company: &[String],
+    ) -> Vec<Leak> {
         let given: Vec<&str> = std::iter::once(customer)
             .chain(
                 history
@@ -241,6 +251,7 @@ impl Auditor {
                     .filter(|t| t.role == Role::Customer)
                     .map(|t| t.text.as_str()),
             )
+            .chain(company.iter().map(String::as_str))
             .collect();
         self.pii
             .detect(reply)

@@ -41,6 +41,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let policy = Policy {
         banned_phrases: args.banned,
         required_disclosures: args.require,
+        company_text: Vec::new(),
     };
     let audit = Auditor::new().audit(&args.customer, &args.reply, &history, &policy)?;
     println!("{}", serde_json::to_string(&audit)?);

@@ -8,6 +8,7 @@ mod audit;
 mod eval;
 mod lines;
 mod redact;
+mod reply;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,13 @@ enum Command {
     ///
     /// Prints one output line per input line. Without TEXT, reads stdin, one text per line.
     Redact(redact::Args),
+    /// Decide and write the next reply to a conversation: strategy with reasons, reply, its audit, memory,
+    /// trajectory and, when a person takes over, the handoff packet. Prints one JSON object.
+    ///
+    /// Exit status 1 when the policy or knowledge base could not be loaded (the reply is then a safe one).
+    Reply(reply::Args),
+    /// Talk to Rapport as a customer: after each line it shows the signals, the strategy and its reply.
+    Chat(reply::ChatArgs),
     /// Restore pseudonymised values from a sealed vault (RAPPORT_VAULT_KEY).
     Rehydrate(redact::RehydrateArgs),
     /// Train one of Rapport's models from a data set.
@@ -66,6 +74,8 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Redact(args) => redact::run(args),
         Command::Rehydrate(args) => redact::rehydrate(args),
+        Command::Reply(args) => reply::run(args),
+        Command::Chat(args) => reply::chat(args),
         Command::Train(command) => train::run(command),
         Command::Eval(command) => eval::run(command),
     };

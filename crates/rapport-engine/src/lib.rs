@@ -1,12 +1,20 @@
-//! The conversation engine's state layer: from the turns of a conversation, the analysis of each customer
-//! turn, the turns with personal data pseudonymised, the memory (facts given, things tried, promises, open
-//! questions) and the emotional trajectory (per-turn sentiment and distress, trend, peak, repetition).
+//! The conversation engine: from the turns of a conversation, the analysis of each customer turn, the
+//! turns with personal data pseudonymised, the memory (facts given, things tried, promises, open
+//! questions) and the emotional trajectory ([`Engine::state`]); the moves the next reply must make under a
+//! company policy ([`strategy`]); and the reply itself, from the knowledge base by the built-in composer or
+//! from an OpenAI-compatible LLM, audited, with a handoff packet when a person takes over
+//! ([`respond::Responder`]).
 //!
-//! Pure and synchronous. Strategy, policy, reply composition and storage build on this state; they are
-//! not here yet.
+//! Synchronous. The only I/O is reading a knowledge-base folder and, when the policy enables it, the LLM
+//! call behind the [`llm::Llm`] trait.
 
+pub mod compose;
+pub mod handoff;
+pub mod kb;
+pub mod llm;
 pub mod memory;
 pub mod policy;
+pub mod respond;
 pub mod strategy;
 pub mod trajectory;
 

@@ -205,7 +205,9 @@ fn pseudonymised(text: &str, detector: &Detector, vault: &mut Vault) -> String {
 
 fn push_statement(list: &mut Vec<Statement>, text: &str, turn: usize) {
     let text = text.trim().trim_end_matches([',', ';']).to_string();
-    if !text.is_empty() && !list.iter().any(|s| s.text.eq_ignore_ascii_case(&text)) {
+    // "we'll do next:" introduces a list; it promises nothing by itself.
+    let fragment = text.ends_with(':') || text.split_whitespace().count() < 3;
+    if !fragment && !list.iter().any(|s| s.text.eq_ignore_ascii_case(&text)) {
         list.push(Statement { text, turn });
     }
 }

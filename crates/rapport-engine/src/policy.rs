@@ -72,6 +72,8 @@ pub struct Escalation {
     pub distress_turns: usize,
     /// Hand off when distress rises after a reassuring reply.
     pub on_rise_after_reassurance: bool,
+    /// End every reply that does not hand off with how to reach a person.
+    pub offer_human: bool,
 }
 
 impl Default for Escalation {
@@ -80,6 +82,7 @@ impl Default for Escalation {
             on_human_request: true,
             distress_turns: 2,
             on_rise_after_reassurance: true,
+            offer_human: true,
         }
     }
 }
@@ -96,7 +99,7 @@ pub struct Safety {
 impl Default for Safety {
     fn default() -> Self {
         Self {
-            message: "I'm really sorry you're feeling like this. You deserve support right now, and I'm connecting you with a person on our team.".into(),
+            message: "Thank you for telling me. What you're going through matters more than anything else here, and you deserve support right now. I'm connecting you with a person on our team.".into(),
             resources: vec![
                 "If you are in immediate danger, call your local emergency number.".into(),
                 "Samaritans (UK and Ireland): 116 123, free, day or night.".into(),
@@ -148,6 +151,42 @@ impl Default for Discreet {
     }
 }
 
+/// An OpenAI-compatible endpoint that writes replies instead of the built-in composer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Llm {
+    /// Off by default: the built-in composer replies.
+    pub enabled: bool,
+    /// Base URL up to and including `/v1`.
+    pub base_url: String,
+    pub model: String,
+    /// The environment variable holding the API key (never the key itself); unset means no key.
+    pub api_key_env: String,
+    pub timeout_ms: u64,
+    /// Ask for a server-sent-event stream.
+    pub stream: bool,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    /// An LLM reply scoring below this in Rapport's audit is repaired once, then replaced.
+    pub min_audit_score: u8,
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.1".into(),
+            api_key_env: "RAPPORT_LLM_API_KEY".into(),
+            timeout_ms: 10_000,
+            stream: false,
+            temperature: 0.3,
+            max_tokens: 400,
+            min_audit_score: 70,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KnowledgeBase {
@@ -166,6 +205,7 @@ pub struct Policy {
     pub language: Language,
     pub discreet: Discreet,
     pub knowledge_base: KnowledgeBase,
+    pub llm: Llm,
 }
 
 impl Policy {
@@ -220,6 +260,36 @@ impl Policy {
                     TOPICS.join(", ")
                 ),
             );
+        }
+        if self.llm.enabled {
+            let url = self.llm.base_url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(
+                    "llm.base_url",
+                    &format!("must start with http:// or https://, got {url:?}"),
+                );
+            }
+            if self.llm.model.trim().is_empty() {
+                return invalid("llm.model", "must not be empty when llm.enabled is true");
+            }
+        }
+        if !(100..=120_000).contains(&self.llm.timeout_ms) {
+            return invalid(
+                "llm.timeout_ms",
+                &format!(
+                    "must be between 100 and 120000, got {}",
+                    self.llm.timeout_ms
+                ),
+            );
+        }
+        if !(0.0..=2.0).contains(&self.llm.temperature) {
+            return invalid(
+                "llm.temperature",
+                &format!("must be between 0 and 2, got {}", self.llm.temperature),
+            );
+        }
+        if self.llm.min_audit_score > 100 {
+            return invalid("llm.min_audit_score", "must be at most 100");
         }
         if self.brand.name.trim().is_empty() {
             return invalid("brand.name", "must not be empty");

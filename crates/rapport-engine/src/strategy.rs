@@ -199,7 +199,8 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             "the customer is worried: say what happens next and that it is in hand".into(),
         );
     }
-    if present(last, "confusion") || last.intent.confidence < 0.2 {
+    let words = state.turns[last_turn].text.split_whitespace().count();
+    if present(last, "confusion") || (last.intent.confidence < 0.2 && words < 6) {
         add(
             &mut moves,
             MoveKind::Clarify,

@@ -129,6 +129,7 @@ fn repetition_dismissive_over_apology_pii_and_policy() {
     let policy = Policy {
         banned_phrases: vec!["unfortunately".into()],
         required_disclosures: vec!["automated assistant".into()],
+        ..Policy::default()
     };
     let audit = auditor
         .audit(

@@ -1,6 +1,7 @@
 //! Integration tests of the engine's state: memory, pseudonyms and trajectory on realistic conversations.
 
 mod properties;
+mod scenarios;
 mod strategy;
 
 use rapport_engine::memory::FactKind;

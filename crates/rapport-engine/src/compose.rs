@@ -1,0 +1,709 @@
+//! The built-in composer: writes the reply the strategy asks for, with no LLM. It works on the
+//! pseudonymised conversation (the customer's name stays a `<PERSON_n>` token until the reply is
+//! re-hydrated for the customer), refers to the customer's situation, varies its wording across the
+//! conversation, gives the concrete steps of the best knowledge-base article, never asks again for a fact
+//! the customer already gave, and always leaves a path to a person.
+
+use crate::kb::{Article, Hit};
+use crate::memory::{FactKind, Memory};
+use crate::policy::{Formality, Policy};
+use crate::strategy::{Move, MoveKind};
+use crate::{Role, State};
+use rapport_privacy::{EntityKind, Vault};
+use rapport_signals::Analysis;
+
+/// A knowledge-base hit scoring below this is not relevant enough to quote.
+pub const MIN_ARTICLE_SCORE: f32 = 2.0;
+/// Steps quoted from an article in one reply.
+const MAX_STEPS: usize = 3;
+
+/// What the customer's problem is about, from the intent and the article found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Order,
+    Delivery,
+    Refund,
+    Billing,
+    Account,
+    Cancellation,
+    Technical,
+    Bereavement,
+    Hardship,
+    General,
+}
+
+impl Topic {
+    /// From the intent label, unless a vulnerability or the article says more.
+    pub fn of(intent: &str, article: Option<&Article>, analysis: &Analysis) -> Self {
+        let present = |n: &str| analysis.vulnerability.get(n).is_some_and(|s| s.present());
+        if present("bereavement") {
+            return Topic::Bereavement;
+        }
+        if present("financial_hardship") {
+            return Topic::Hardship;
+        }
+        let from_intent = match intent {
+            "cancel_order" | "check_cancellation_fee" => Topic::Cancellation,
+            "change_order" | "place_order" => Topic::Order,
+            "track_order"
+            | "delivery_period"
+            | "delivery_options"
+            | "change_shipping_address"
+            | "set_up_shipping_address" => Topic::Delivery,
+            "get_refund" | "track_refund" | "check_refund_policy" => Topic::Refund,
+            "payment_issue" | "check_invoice" | "get_invoice" | "check_payment_methods" => {
+                Topic::Billing
+            }
+            "recover_password"
+            | "registration_problems"
+            | "edit_account"
+            | "delete_account"
+            | "switch_account"
+            | "create_account" => Topic::Account,
+            _ => Topic::General,
+        };
+        let from_article = match article.map(|a| a.id.as_str()) {
+            Some("delivery") => Topic::Delivery,
+            Some("refunds") => Topic::Refund,
+            Some("billing") => Topic::Billing,
+            Some("account-access") => Topic::Account,
+            Some("cancellations") => Topic::Cancellation,
+            Some("technical") => Topic::Technical,
+            Some("bereavement") => Topic::Bereavement,
+            Some("financial-hardship") => Topic::Hardship,
+            _ => Topic::General,
+        };
+        // A confident intent names the topic; otherwise the article the words point to does.
+        if from_intent != Topic::General && analysis.intent.confidence >= 0.35 {
+            from_intent
+        } else if from_article != Topic::General {
+            from_article
+        } else {
+            from_intent
+        }
+    }
+
+    /// The fact a reply needs to act on this topic, if any.
+    fn needs(self) -> Option<FactKind> {
+        match self {
+            Topic::Order | Topic::Delivery | Topic::Refund | Topic::Cancellation => {
+                Some(FactKind::OrderId)
+            }
+            Topic::Account => Some(FactKind::Contact),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the composer reads.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub state: &'a State,
+    pub moves: &'a [Move],
+    pub policy: &'a Policy,
+    /// Knowledge-base hits for the latest customer turn, best first.
+    pub hits: &'a [Hit<'a>],
+    /// The conversation touches a topic the policy treats discreetly.
+    pub discreet: bool,
+    /// Sensitive phrases the customer used (lower case) that a discreet reply must not repeat.
+    pub sensitive: &'a [String],
+}
+
+/// A reply being written: sentences grouped in blocks (paragraphs or lists).
+struct Writer {
+    blocks: Vec<String>,
+}
+
+impl Writer {
+    fn line(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !text.trim().is_empty() {
+            self.blocks.push(text);
+        }
+    }
+}
+
+/// Picks the first variant not already used by an agent or bot turn, starting at a position that moves
+/// with the number of replies so far (so that consecutive replies differ).
+fn vary<'v>(variants: &[&'v str], earlier: &[&str], replies: usize) -> &'v str {
+    let n = variants.len();
+    (0..n)
+        .map(|k| variants[(replies + k) % n])
+        .find(|v| {
+            let head: String = v.chars().take(24).collect::<String>().to_lowercase();
+            !earlier.iter().any(|e| e.to_lowercase().contains(&head))
+        })
+        .unwrap_or(variants[replies % n])
+}
+
+fn present(a: &Analysis, name: &str) -> bool {
+    a.signals
+        .get(name)
+        .or_else(|| a.vulnerability.get(name))
+        .is_some_and(|s| s.present())
+}
+
+/// "I restarted it twice" -> "you restarted it twice".
+fn second_person(statement: &str) -> String {
+    let mut out = Vec::new();
+    for (i, word) in statement.split_whitespace().enumerate() {
+        let lower = word.to_lowercase();
+        let swapped = match lower.trim_end_matches([',', '.', '!', '?']) {
+            "i" => Some("you"),
+            "i've" | "i’ve" => Some("you've"),
+            "i'm" | "i’m" => Some("you're"),
+            "i'd" => Some("you'd"),
+            "i'll" => Some("you'll"),
+            "my" => Some("your"),
+            "me" => Some("you"),
+            "mine" => Some("yours"),
+            "myself" => Some("yourself"),
+            "am" => Some("are"),
+            _ => None,
+        };
+        match swapped {
+            Some(s) => {
+                let tail = &word[word.trim_end_matches([',', '.', '!', '?']).len()..];
+                out.push(format!("{s}{tail}"));
+            }
+            None if i == 0 => out.push(lower),
+            None => out.push(word.to_string()),
+        }
+    }
+    out.join(" ")
+        .trim_end_matches(['.', '!', '?', ','])
+        .to_string()
+}
+
+/// The customer's first name as a pseudonym token, for the greeting.
+fn first_name(memory: &Memory, vault: &mut Vault) -> Option<String> {
+    let token = memory
+        .facts
+        .iter()
+        .find(|f| f.kind == FactKind::Name)?
+        .value
+        .clone();
+    let full = vault.rehydrate(&token);
+    let mut words = full.split_whitespace();
+    let first = words.next()?;
+    let titled = matches!(
+        first.trim_end_matches('.').to_lowercase().as_str(),
+        "mr" | "mrs" | "ms" | "miss" | "dr" | "mx" | "prof"
+    );
+    if titled || words.next().is_none() {
+        Some(token)
+    } else {
+        Some(vault.token_for(EntityKind::Person, first))
+    }
+}
+
+/// The words that name the customer's situation in an acknowledgement.
+fn situation(topic: Topic, memory: &Memory, discreet: bool) -> String {
+    let order = memory
+        .facts
+        .iter()
+        .find(|f| f.kind == FactKind::OrderId)
+        .map(|f| f.value.as_str());
+    if discreet {
+        return "this".into();
+    }
+    match (topic, order) {
+        (Topic::Order | Topic::Delivery, Some(id)) => format!("order {id}"),
+        (Topic::Refund, Some(id)) => format!("the refund for order {id}"),
+        (Topic::Cancellation, Some(id)) => format!("cancelling order {id}"),
+        (Topic::Order, None) => "your order".into(),
+        (Topic::Delivery, None) => "your delivery".into(),
+        (Topic::Refund, None) => "your refund".into(),
+        (Topic::Cancellation, None) => "your cancellation".into(),
+        (Topic::Billing, _) => "this payment problem".into(),
+        (Topic::Account, _) => "getting into your account".into(),
+        (Topic::Technical, _) => "this technical problem".into(),
+        _ => "this".into(),
+    }
+}
+
+/// The question that gets the missing fact for a topic.
+fn ask_for(kind: FactKind) -> &'static str {
+    match kind {
+        FactKind::OrderId => {
+            "Could you send me your order number? You'll find it in your confirmation email."
+        }
+        FactKind::Contact => "What's the email address on your account, so I can find it?",
+        _ => "Could you tell me a bit more about what happened, so I can find the right fix?",
+    }
+}
+
+/// Writes the reply for `ctx` (pseudonymised; re-hydrate it for the customer). `vault` may gain the
+/// customer's first name as a token.
+pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
+    let state = ctx.state;
+    let policy = ctx.policy;
+    let has = |k: MoveKind| ctx.moves.iter().any(|m| m.kind == k);
+    let earlier: Vec<&str> = state
+        .turns
+        .iter()
+        .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
+        .map(|t| t.text.as_str())
+        .collect();
+    let replies = earlier.len();
+    let last = state.analyses.iter().rev().flatten().next();
+    let article = ctx
+        .hits
+        .first()
+        .filter(|h| h.score >= MIN_ARTICLE_SCORE)
+        .map(|h| h.article);
+    let topic = last.map_or(Topic::General, |a| Topic::of(&a.intent.label, article, a));
+    let name = if policy.brand.use_customer_name {
+        first_name(&state.memory, vault)
+    } else {
+        None
+    };
+    let casual = policy.brand.formality == Formality::Casual;
+    let mut w = Writer { blocks: Vec::new() };
+
+    // Greeting: by name when we have it, else only on the first reply.
+    let hello = match policy.brand.formality {
+        Formality::Casual => "Hi",
+        Formality::Neutral => "Hello",
+        Formality::Formal => "Good day",
+    };
+    let greeted_by_name = name.as_ref().is_some_and(|n| {
+        let value = vault.rehydrate(n);
+        earlier.iter().any(|e| vault.rehydrate(e).contains(&value))
+    });
+    match (&name, replies) {
+        (Some(n), _) if !greeted_by_name => w.line(format!("{hello} {n},")),
+        (_, 0) => w.line(format!("{hello},")),
+        _ => {}
+    }
+
+    if last.is_none() {
+        w.line("I'm here to help. Send us your order number or tell us what went wrong, and I'll check it right away.");
+        w.line("What can I help you with today?");
+        return finish(w, ctx);
+    }
+
+    if has(MoveKind::SafetyProtocol) {
+        w.line(policy.safety.message.clone());
+        w.line(
+            policy
+                .safety
+                .resources
+                .iter()
+                .map(|r| format!("- {r}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        w.line("Are you safe right now? You can reply here at any time, and a person on our team will join this chat right away.");
+        return finish(w, ctx);
+    }
+
+    let sit = situation(topic, &state.memory, ctx.discreet);
+    if has(MoveKind::ConfirmResolution) {
+        let what = if sit == "this" {
+            "that".to_string()
+        } else {
+            sit.clone()
+        };
+        let glad = vary(
+            &[
+                "Thank you for letting me know! I'm so glad {} is sorted.",
+                "Thank you, that's great news. I'm so glad {} worked out.",
+                "Thank you for confirming; I'm really glad {} is fixed.",
+            ],
+            &earlier,
+            replies,
+        );
+        w.line(glad.replace("{}", &what));
+        w.line("I'll update your case to resolved today. Just reply here if anything changes, and we'll pick it up straight away.");
+        w.line("Is there anything else you need from us?");
+        return finish(w, ctx);
+    }
+
+    if has(MoveKind::Acknowledge) {
+        if let Some(a) = last {
+            w.line(acknowledgement(
+                a,
+                topic,
+                &sit,
+                ctx.discreet,
+                &earlier,
+                replies,
+            ));
+        }
+    } else if replies == 0 && !has(MoveKind::Handoff) {
+        w.line(format!(
+            "Thanks for getting in touch about {sit}; I can help with that."
+        ));
+    } else if let Some(a) = last.filter(|_| !has(MoveKind::Handoff)) {
+        // A later turn still about the problem: show we read it before moving on.
+        w.line(acknowledgement(
+            a,
+            topic,
+            &sit,
+            ctx.discreet,
+            &earlier,
+            replies,
+        ));
+    }
+
+    if has(MoveKind::Reflect) {
+        let tried = state.memory.tried.last();
+        let repeated = state
+            .trajectory
+            .repetition
+            .iter()
+            .any(|r| r.what == "customer_complaint");
+        let restated = tried.map(|t| second_person(&t.text));
+        let said_before = restated
+            .as_ref()
+            .is_some_and(|r| earlier.iter().any(|e| e.contains(r.as_str())));
+        match tried {
+            Some(_) if said_before => {}
+            Some(_) if !ctx.discreet => w.line(format!(
+                "So you've already tried this ({}), and I won't ask you to do it again.",
+                restated.unwrap_or_default()
+            )),
+            Some(_) => w.line(
+                "Thank you for everything you've already tried; I won't ask you to repeat it.",
+            ),
+            None if repeated => w.line(
+                "I can see you've had to explain this more than once, and you shouldn't have to.",
+            ),
+            None => {}
+        }
+    }
+
+    if has(MoveKind::Apologize) {
+        let repeat = last.is_some_and(|a| present(a, "repeat_contact"));
+        w.line(if repeat {
+            "I'm sorry you've had to chase us about this."
+        } else {
+            "I'm sorry this has gone wrong."
+        });
+    }
+
+    if has(MoveKind::Handoff) {
+        let asked = last.is_some_and(|a| present(a, "human_request"));
+        if asked && !has(MoveKind::Acknowledge) {
+            w.line("Of course, I understand.");
+        }
+        let why = if asked {
+            "as you asked"
+        } else {
+            "so the right person can sort this out"
+        };
+        w.line(format!(
+            "I'll connect you with a colleague on our team now, {why}. I've passed on everything you've told me, so you won't need to repeat yourself, and they'll reply here within 15 minutes."
+        ));
+    }
+
+    // Remind the customer of the facts we hold, so they know they need not repeat them.
+    if let Some(order) = state
+        .memory
+        .facts
+        .iter()
+        .find(|f| f.kind == FactKind::OrderId)
+    {
+        if topic.needs() == Some(FactKind::OrderId) && !ctx.discreet && sit == "this" {
+            w.line(format!("I have your order number, {}.", order.value));
+        }
+    }
+
+    if has(MoveKind::Inform) && !has(MoveKind::Handoff) {
+        inform(&mut w, ctx, article, &earlier, has(MoveKind::Reassure));
+    } else if has(MoveKind::Inform) {
+        // A handoff still tells the customer what the colleague will look at.
+        if let Some(a) = article {
+            if let Some(step) = relevant_steps(ctx, a, &earlier).first() {
+                w.line(format!(
+                    "While you wait, here's what they'll start with: {step}"
+                ));
+            }
+        }
+    }
+
+    if has(MoveKind::Reassure) && !has(MoveKind::Handoff) {
+        w.line(vary(
+            &[
+                "You're in good hands: I'll keep this open until it's fixed, and we'll update you here within 24 hours.",
+                "You don't need to do anything else right now; we'll keep you posted here within 24 hours.",
+            ],
+            &earlier,
+            replies,
+        ));
+    }
+
+    if has(MoveKind::Clarify) {
+        let needed = topic.needs().filter(|k| !state.memory.knows(*k));
+        let question = if last.is_some_and(|a| present(a, "confusion")) {
+            Some("Which part would you like me to explain differently?")
+        } else if let Some(kind) = needed {
+            Some(ask_for(kind))
+        } else if article.is_none() {
+            Some("Could you tell me a bit more about what happened, so I can find the right fix?")
+        } else {
+            None
+        };
+        if let Some(q) = question.filter(|q| !earlier.iter().any(|e| e.contains(q))) {
+            w.line(q);
+        }
+    } else if let Some(kind) = topic.needs().filter(|k| !state.memory.knows(*k)) {
+        if has(MoveKind::Inform) && !has(MoveKind::Handoff) && !ctx.discreet {
+            let question = ask_for(kind);
+            if !earlier.iter().any(|e| e.contains(question)) {
+                w.line(question);
+            }
+        }
+    }
+
+    let offered = w.blocks.iter().any(|b| b.contains("colleague"));
+    if !has(MoveKind::Handoff) && policy.escalation.offer_human && !offered {
+        w.line(if casual {
+            "If you'd rather talk to a person at any point, just say so."
+        } else {
+            "If you would prefer to speak with a person at any point, just say so."
+        });
+    }
+    finish(w, ctx)
+}
+
+fn acknowledgement(
+    a: &Analysis,
+    topic: Topic,
+    sit: &str,
+    discreet: bool,
+    earlier: &[&str],
+    replies: usize,
+) -> String {
+    if topic == Topic::Bereavement {
+        return vary(
+            &[
+                "Please accept my condolences. Thank you for letting us know at such a hard time.",
+                "My condolences for your loss; we'll keep this as simple as we can for you.",
+            ],
+            earlier,
+            replies,
+        )
+        .to_string();
+    }
+    if topic == Topic::Hardship || discreet {
+        return vary(
+            &[
+                "Thank you for telling me. That sounds like a tough time, and you don't need to explain more than you want to.",
+                "I hear you, and I'm glad you reached out; we'll find an option that works for you.",
+            ],
+            earlier,
+            replies,
+        )
+        .to_string();
+    }
+    let variants: Vec<String> = if present(a, "anger") || present(a, "frustration") {
+        vec![
+            format!("That's frustrating, and I can see why you're upset about {sit}."),
+            format!("How frustrating to still be dealing with {sit}; I get why you're fed up."),
+            format!("I can see why this is so frustrating, and I want {sit} fixed for you."),
+        ]
+    } else if present(a, "anxiety") || present(a, "distress") {
+        vec![
+            format!("I can tell how worrying {sit} is, and I want to get it sorted for you."),
+            format!("That sounds really stressful; let's get {sit} sorted."),
+            format!("I can see why {sit} has you worried."),
+        ]
+    } else {
+        vec![
+            format!("I can see {sit} hasn't gone the way it should."),
+            format!("It sounds like {sit} still isn't right."),
+        ]
+    };
+    let refs: Vec<&str> = variants.iter().map(String::as_str).collect();
+    vary(&refs, earlier, replies).to_string()
+}
+
+/// The article's steps that no earlier agent or bot turn already gave; once some were given, only those
+/// that speak to what the customer just said.
+fn relevant_steps<'a>(ctx: &Context<'_>, article: &'a Article, earlier: &[&str]) -> Vec<&'a str> {
+    let customer = ctx
+        .state
+        .turns
+        .iter()
+        .rev()
+        .find(|t| t.role == Role::Customer)
+        .map_or("", |t| t.text.as_str());
+    let given = |s: &str| earlier.iter().any(|e| e.contains(s));
+    let started = article.steps.iter().any(|s| given(s));
+    article
+        .steps
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !given(s))
+        .filter(|s| !started || overlap(s, customer) > 0)
+        .collect()
+}
+
+fn inform(
+    w: &mut Writer,
+    ctx: &Context<'_>,
+    article: Option<&Article>,
+    earlier: &[&str],
+    reassure: bool,
+) {
+    let Some(article) = article else {
+        w.line("I've shared this with our support team; they'll look into it and reply here within 1 working day.");
+        return;
+    };
+    let confused = ctx
+        .state
+        .analyses
+        .iter()
+        .rev()
+        .flatten()
+        .next()
+        .is_some_and(|a| present(a, "confusion"));
+    if confused && !earlier.is_empty() {
+        w.line("I can see how that was confusing. I can connect you with a colleague right away who can walk you through it, or I'll go through it with you here, one step at a time.");
+        return;
+    }
+    let fresh = relevant_steps(ctx, article, earlier);
+    if fresh.is_empty() {
+        w.line("Since the usual steps haven't fixed this, the best next step is a colleague who can look at your case directly. Just reply \"person\" and I'll pass it over with everything you've told me.");
+        return;
+    }
+    let customer = ctx
+        .state
+        .turns
+        .iter()
+        .rev()
+        .find(|t| t.role == Role::Customer)
+        .map_or("", |t| t.text.as_str());
+    // The steps that speak most to what the customer said, in the article's order.
+    let mut ranked: Vec<(usize, &str)> = fresh
+        .into_iter()
+        .filter(|s| !ctx.discreet || !mentions(s, ctx.sensitive))
+        .enumerate()
+        .collect();
+    ranked.sort_by_key(|&(i, s)| (std::cmp::Reverse(overlap(s, customer)), i));
+    ranked.truncate(MAX_STEPS);
+    ranked.sort_by_key(|&(i, _)| i);
+    let steps: Vec<&str> = ranked.into_iter().map(|(_, s)| s).collect();
+    if steps.is_empty() {
+        w.line("A specialist on our team can go through the options with you privately.");
+        return;
+    }
+    let intro = if reassure {
+        "Here's exactly what happens next, so you know where things stand:"
+    } else if !earlier.is_empty() {
+        "Here's what we'll do next:"
+    } else {
+        "Here's how we'll sort it:"
+    };
+    w.line(intro);
+    w.line(
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{}. {s}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+}
+
+/// Content words (5+ letters, compared on their first 5) that a step shares with the customer's message.
+fn overlap(step: &str, customer: &str) -> usize {
+    let stems = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 5)
+            .map(|w| w.to_lowercase().chars().take(5).collect())
+            .collect()
+    };
+    let theirs = stems(customer);
+    let mut mine = stems(step);
+    mine.sort();
+    mine.dedup();
+    mine.iter().filter(|w| theirs.contains(w)).count()
+}
+
+fn mentions(text: &str, phrases: &[String]) -> bool {
+    let lower = text.to_lowercase();
+    phrases.iter().any(|p| lower.contains(p.as_str()))
+}
+
+/// Required disclosures, then the policy's filters: no banned phrase and, in discreet mode, none of the
+/// customer's sensitive words.
+fn finish(mut w: Writer, ctx: &Context<'_>) -> String {
+    for disclosure in &ctx.policy.language.required_disclosures {
+        w.line(disclosure.clone());
+    }
+    let banned: Vec<String> = ctx
+        .policy
+        .language
+        .banned_phrases
+        .iter()
+        .map(|p| p.to_lowercase())
+        .collect();
+    let mut out: Vec<String> = Vec::with_capacity(w.blocks.len());
+    for block in w.blocks {
+        let kept: Vec<&str> = block
+            .split_inclusive(['\n'])
+            .filter(|line| {
+                let hides = ctx.discreet && !ctx.policy.discreet.repeat_details;
+                let sensitive = hides && mentions(line, ctx.sensitive);
+                !sensitive && !mentions(line, &banned)
+            })
+            .collect();
+        let text = kept.concat().trim_end().to_string();
+        if !text.is_empty() {
+            out.push(text);
+        }
+    }
+    let mut reply = String::new();
+    for (i, block) in out.iter().enumerate() {
+        if i > 0 {
+            // The greeting and list items stay on their own line; other blocks join as one paragraph.
+            let list =
+                block.starts_with("- ") || block.starts_with("1. ") || out[i - 1].ends_with(':');
+            let after_greeting = i == 1 && out[0].ends_with(',');
+            reply.push_str(if list || after_greeting || out[i - 1].contains('\n') {
+                "\n"
+            } else {
+                " "
+            });
+        }
+        reply.push_str(block);
+    }
+    if ctx.policy.brand.emoji && ctx.policy.brand.formality == Formality::Casual && !ctx.discreet {
+        reply.push_str(" 🙂");
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_turn_to_the_second_person() {
+        assert_eq!(
+            second_person("I restarted my router twice."),
+            "you restarted your router twice"
+        );
+        assert_eq!(
+            second_person("I've already reset the password"),
+            "you've already reset the password"
+        );
+    }
+
+    #[test]
+    fn variants_are_not_reused() {
+        let v = [
+            "First variant of a sentence here.",
+            "Second variant of a sentence.",
+        ];
+        assert_eq!(vary(&v, &[], 0), v[0]);
+        assert_eq!(
+            vary(&v, &["First variant of a sentence here. More."], 0),
+            v[1]
+        );
+        assert_eq!(vary(&v, &[], 1), v[1]);
+    }
+}

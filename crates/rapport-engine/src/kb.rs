@@ -1,0 +1,423 @@
+//! The company knowledge base: Markdown articles with steps, indexed for full-text search with `tantivy`
+//! (BM25, English stemming; title and keywords weigh more than the body).
+//!
+//! Article format (see `examples/kb/`):
+//!
+//! ```text
+//! # Title
+//!
+//! Keywords: refund, money back, ...
+//!
+//! One or more paragraphs of introduction.
+//!
+//! ## Steps
+//! 1. First step.
+//! 2. Second step.
+//! ```
+//!
+//! The index lives in memory and is built once when the knowledge base is loaded; a service reloads the
+//! folder when it changes.
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, INDEXED, STORED,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{doc, Index, IndexReader, TantivyDocument, Term};
+
+/// Articles larger than this are refused: an article is read whole into memory.
+pub const MAX_ARTICLE_BYTES: u64 = 256 * 1024;
+/// Knowledge bases with more articles than this are refused (the index is in memory).
+pub const MAX_ARTICLES: usize = 10_000;
+
+/// The shipped example knowledge base (Northwind Home), embedded so that `rapport` works from any folder.
+pub const EXAMPLE: [(&str, &str); 8] = [
+    (
+        "account-access",
+        include_str!("../../../examples/kb/account-access.md"),
+    ),
+    (
+        "bereavement",
+        include_str!("../../../examples/kb/bereavement.md"),
+    ),
+    ("billing", include_str!("../../../examples/kb/billing.md")),
+    (
+        "cancellations",
+        include_str!("../../../examples/kb/cancellations.md"),
+    ),
+    ("delivery", include_str!("../../../examples/kb/delivery.md")),
+    (
+        "financial-hardship",
+        include_str!("../../../examples/kb/financial-hardship.md"),
+    ),
+    ("refunds", include_str!("../../../examples/kb/refunds.md")),
+    (
+        "technical",
+        include_str!("../../../examples/kb/technical.md"),
+    ),
+];
+
+/// Errors loading a knowledge base.
+#[derive(Debug, thiserror::Error)]
+pub enum KbError {
+    #[error("knowledge base: {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("knowledge base: {path} is not a folder")]
+    NotAFolder { path: PathBuf },
+    #[error("knowledge base: cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("knowledge base: {path} has no Markdown articles (*.md)")]
+    NoArticles { path: PathBuf },
+    #[error("knowledge base: more than {MAX_ARTICLES} articles in {path}")]
+    TooMany { path: PathBuf },
+    #[error("knowledge base: article {name}: {why}")]
+    Article { name: String, why: String },
+    #[error("knowledge base: index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+}
+
+/// One article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Article {
+    /// The file name without `.md`.
+    pub id: String,
+    pub title: String,
+    pub keywords: Vec<String>,
+    pub intro: String,
+    pub steps: Vec<String>,
+}
+
+impl Article {
+    /// Parses one article; `id` names it in errors.
+    pub fn parse(id: &str, text: &str) -> Result<Self, KbError> {
+        let bad = |why: &str| KbError::Article {
+            name: id.to_string(),
+            why: why.to_string(),
+        };
+        let mut lines = text.lines().map(str::trim_end);
+        let title = lines
+            .by_ref()
+            .find(|l| !l.trim().is_empty())
+            .and_then(|l| l.strip_prefix("# "))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("the first line must be a `# Title`"))?;
+        let (mut keywords, mut intro, mut steps) = (Vec::new(), Vec::<String>::new(), Vec::new());
+        let mut in_steps = false;
+        for line in lines {
+            let trimmed = line.trim();
+            if let Some(k) = trimmed.strip_prefix("Keywords:") {
+                keywords.extend(
+                    k.split(',')
+                        .map(|w| w.trim().to_string())
+                        .filter(|w| !w.is_empty()),
+                );
+            } else if let Some(heading) = trimmed.strip_prefix("## ") {
+                in_steps = heading.trim().eq_ignore_ascii_case("steps");
+            } else if in_steps {
+                if let Some(step) = numbered_item(trimmed) {
+                    steps.push(step.to_string());
+                } else if !trimmed.is_empty() {
+                    // A continuation line of the previous step.
+                    match steps.last_mut() {
+                        Some(last) => {
+                            last.push(' ');
+                            last.push_str(trimmed);
+                        }
+                        None => return Err(bad("`## Steps` must start with `1. ...`")),
+                    }
+                }
+            } else if !trimmed.is_empty() {
+                intro.push(trimmed.to_string());
+            }
+        }
+        if steps.is_empty() {
+            return Err(bad("has no `## Steps` list"));
+        }
+        Ok(Self {
+            id: id.to_string(),
+            title,
+            keywords,
+            intro: intro.join(" "),
+            steps,
+        })
+    }
+}
+
+/// `1. text` or `1) text` -> `text`.
+fn numbered_item(line: &str) -> Option<&str> {
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let rest = line[digits..].strip_prefix(['.', ')'])?;
+    let rest = rest.trim();
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// A search hit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit<'a> {
+    pub article: &'a Article,
+    /// BM25 score (higher is better; comparable only within one knowledge base).
+    pub score: f32,
+}
+
+/// Indexed articles.
+pub struct KnowledgeBase {
+    articles: Vec<Article>,
+    reader: IndexReader,
+    analyzer: TextAnalyzer,
+    fields: [(Field, f32); 3],
+    id_field: Field,
+    /// Where it came from, for messages.
+    pub source: String,
+}
+
+impl std::fmt::Debug for KnowledgeBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeBase")
+            .field("source", &self.source)
+            .field("articles", &self.articles.len())
+            .finish()
+    }
+}
+
+impl KnowledgeBase {
+    /// The shipped example knowledge base.
+    pub fn example() -> Result<Self, KbError> {
+        let articles = EXAMPLE
+            .iter()
+            .map(|(id, text)| Article::parse(id, text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_articles(articles, "built-in example (Northwind Home)")
+    }
+
+    /// Loads every `*.md` file of a folder (not recursive), in name order.
+    pub fn load(dir: &Path) -> Result<Self, KbError> {
+        let io = |source| KbError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        if !dir.exists() {
+            return Err(KbError::Missing {
+                path: dir.to_path_buf(),
+            });
+        }
+        if !dir.is_dir() {
+            return Err(KbError::NotAFolder {
+                path: dir.to_path_buf(),
+            });
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "md") && p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(KbError::NoArticles {
+                path: dir.to_path_buf(),
+            });
+        }
+        if files.len() > MAX_ARTICLES {
+            return Err(KbError::TooMany {
+                path: dir.to_path_buf(),
+            });
+        }
+        let mut articles = Vec::with_capacity(files.len());
+        for path in files {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let size = std::fs::metadata(&path)
+                .map_err(|source| KbError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
+            if size > MAX_ARTICLE_BYTES {
+                return Err(KbError::Article {
+                    name,
+                    why: format!("is {size} bytes; the limit is {MAX_ARTICLE_BYTES}"),
+                });
+            }
+            let bytes = std::fs::read(&path).map_err(|source| KbError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| KbError::Article {
+                name: name.clone(),
+                why: "is not UTF-8".into(),
+            })?;
+            articles.push(Article::parse(&name, &text)?);
+        }
+        Self::from_articles(articles, &dir.display().to_string())
+    }
+
+    /// Indexes articles.
+    pub fn from_articles(articles: Vec<Article>, source: &str) -> Result<Self, KbError> {
+        let mut schema = Schema::builder();
+        let text = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        let title = schema.add_text_field("title", text.clone());
+        let keywords = schema.add_text_field("keywords", text.clone());
+        let body = schema.add_text_field("body", text);
+        let id_field = schema.add_u64_field("id", STORED | INDEXED);
+        let index = Index::create_in_ram(schema.build());
+        // One thread and tantivy's smallest memory budget: knowledge bases are small.
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
+        for (i, a) in articles.iter().enumerate() {
+            writer.add_document(doc!(
+                title => a.title.as_str(),
+                keywords => a.keywords.join(", "),
+                body => format!("{} {}", a.intro, a.steps.join(" ")),
+                id_field => i as u64,
+            ))?;
+        }
+        writer.commit()?;
+        let reader = index.reader()?;
+        let analyzer = index.tokenizer_for_field(body)?;
+        Ok(Self {
+            articles,
+            reader,
+            analyzer,
+            fields: [(title, 2.0), (keywords, 3.0), (body, 1.0)],
+            id_field,
+            source: source.to_string(),
+        })
+    }
+
+    pub fn articles(&self) -> &[Article] {
+        &self.articles
+    }
+
+    /// The best `limit` articles for a free-text query (any text: no query syntax), best first.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit<'_>> {
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(query);
+        let mut words: Vec<String> = Vec::new();
+        while stream.advance() {
+            let word = &stream.token().text;
+            if !STOP.contains(&word.as_str()) && !words.contains(word) {
+                words.push(word.clone());
+            }
+        }
+        if words.is_empty() || limit == 0 {
+            return Vec::new();
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .flat_map(|w| {
+                self.fields.iter().map(move |&(field, boost)| {
+                    let term = TermQuery::new(
+                        Term::from_field_text(field, w),
+                        IndexRecordOption::WithFreqs,
+                    );
+                    (
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(term), boost)) as Box<dyn Query>,
+                    )
+                })
+            })
+            .collect();
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let Ok(top) = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score()) else {
+            return Vec::new();
+        };
+        top.into_iter()
+            .filter_map(|(score, address)| {
+                let stored: TantivyDocument = searcher.doc(address).ok()?;
+                let i = stored.get_first(self.id_field)?.as_u64()? as usize;
+                Some(Hit {
+                    article: self.articles.get(i)?,
+                    score,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Words too common in support messages to help find an article (after stemming).
+const STOP: [&str; 40] = [
+    "i", "me", "my", "the", "a", "an", "and", "or", "to", "of", "in", "on", "for", "it", "is",
+    "was", "be", "this", "that", "with", "you", "your", "we", "our", "have", "has", "not", "no",
+    "do", "can", "what", "how", "why", "when", "where", "are", "at", "but", "so", "just",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_knowledge_base_parses_and_finds_articles() {
+        let kb = KnowledgeBase::example().expect("example");
+        assert_eq!(kb.articles().len(), EXAMPLE.len());
+        for (query, want) in [
+            ("where is my refund, it's been a week", "refunds"),
+            ("my parcel never arrived", "delivery"),
+            (
+                "I can't log in, password reset email never came",
+                "account-access",
+            ),
+            (
+                "my husband passed away and the account is in his name",
+                "bereavement",
+            ),
+            (
+                "I lost my job and can't pay this month",
+                "financial-hardship",
+            ),
+            ("the app keeps crashing when I open it", "technical"),
+            ("I was charged twice on my card", "billing"),
+            ("I want to cancel my subscription", "cancellations"),
+        ] {
+            let hits = kb.search(query, 3);
+            assert_eq!(
+                hits.first().map(|h| h.article.id.as_str()),
+                Some(want),
+                "{query}: {:?}",
+                hits.iter()
+                    .map(|h| (&h.article.id, h.score))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn the_embedded_example_matches_the_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kb");
+        let from_disk = KnowledgeBase::load(&dir).expect("examples/kb");
+        let embedded = KnowledgeBase::example().expect("example");
+        assert_eq!(from_disk.articles(), embedded.articles());
+    }
+
+    #[test]
+    fn queries_with_no_indexed_word_find_nothing() {
+        let kb = KnowledgeBase::example().expect("example");
+        assert!(kb.search("", 3).is_empty());
+        assert!(kb.search("!!! ???", 3).is_empty());
+        assert!(kb.search("AND OR NOT (( title:", 3).len() <= 3);
+    }
+
+    #[test]
+    fn malformed_articles_and_folders_are_named_in_errors() {
+        let err = Article::parse("x", "no title here\n## Steps\n1. a").expect_err("title");
+        assert!(err.to_string().contains("article x"), "{err}");
+        let err = Article::parse("y", "# Title\n\nNo steps.").expect_err("steps");
+        assert!(err.to_string().contains("no `## Steps`"), "{err}");
+        let err = KnowledgeBase::load(Path::new("/nonexistent/kb")).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/kb"), "{err}");
+    }
+}

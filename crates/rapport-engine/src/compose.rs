@@ -393,8 +393,13 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         } else {
             "so the right person can sort this out"
         };
+        let about = if sit == "this" {
+            String::new()
+        } else {
+            format!(" about {sit}")
+        };
         w.line(format!(
-            "I'll connect you with a colleague on our team now, {why}. I've passed on everything you've told me, so you won't need to repeat yourself, and they'll reply here within 15 minutes."
+            "I'll connect you with a colleague on our team now, {why}. I've passed on everything you've told me{about}, so you won't need to repeat yourself, and they'll reply here within 15 minutes."
         ));
     }
 

@@ -115,7 +115,7 @@ pub fn packet(state: &State, moves: &[Move], policy: &Policy) -> Option<Handoff>
         .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
         .count();
     let summary = format!(
-        "{priority}: {issue} ({intent}). Customer: {mood}; mood {trend} over {turns} customer turns. Tried: {tried}. Promised: {promised}. {replies} replies so far. Handed off because {why}.",
+        "{priority}: {issue} ({intent}). Customer: {mood}; mood {trend} over {turns} customer turns. Tried: {tried}. Promised: {promised}. {replies} so far. Handed off because {why}.",
         priority = match priority {
             Priority::Urgent => "URGENT",
             Priority::High => "High priority",
@@ -130,7 +130,10 @@ pub fn packet(state: &State, moves: &[Move], policy: &Policy) -> Option<Handoff>
         turns = customer.len(),
         tried = if tried.is_empty() { "nothing yet".into() } else { tried.join("; ") },
         promised = if promised.is_empty() { "nothing yet".into() } else { promised.join("; ") },
-        replies = staff_turns,
+        replies = match staff_turns {
+            1 => "1 reply".to_string(),
+            n => format!("{n} replies"),
+        },
         why = reasons.first().map_or("", String::as_str),
     );
     Some(Handoff {

@@ -199,7 +199,7 @@ impl KnowledgeBase {
         Self::from_articles(articles, "built-in example (Northwind Home)")
     }
 
-    /// Loads every `*.md` file of a folder (not recursive), in name order.
+    /// Loads every `*.md` file of a folder (not recursive, `README.md` excepted), in name order.
     pub fn load(dir: &Path) -> Result<Self, KbError> {
         let io = |source| KbError::Io {
             path: dir.to_path_buf(),
@@ -219,6 +219,11 @@ impl KnowledgeBase {
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "md") && p.is_file())
+            // A README documents the folder; it is not an article.
+            .filter(|p| {
+                !p.file_stem()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("readme"))
+            })
             .collect();
         files.sort();
         if files.is_empty() {

@@ -5,6 +5,7 @@ mod analyze;
 mod audit;
 mod eval_train;
 mod redact;
+mod reply;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ pub fn rapport(args: &[&str], stdin: &[u8]) -> Output {
         .args(args)
         .env_remove("RAPPORT_EMOTIONS_MODEL")
         .env_remove("RAPPORT_INTENT_MODEL")
+        .env_remove("RAPPORT_POLICY")
+        .env_remove("RAPPORT_KB")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,5 +1,6 @@
 //! Integration tests of the engine's state: memory, pseudonyms and trajectory on realistic conversations.
 
+mod llm;
 mod properties;
 mod scenarios;
 mod strategy;

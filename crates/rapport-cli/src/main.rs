@@ -9,6 +9,7 @@ mod eval;
 mod lines;
 mod redact;
 mod reply;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,14 @@ enum Command {
     Reply(reply::Args),
     /// Talk to Rapport as a customer: after each line it shows the signals, the strategy and its reply.
     Chat(reply::ChatArgs),
+    /// Run the HTTP service: JSON API under /v1, OpenAPI at /v1/openapi.json, /healthz, /readyz, /metrics.
+    ///
+    /// Needs RAPPORT_MASTER_KEY (64 hex digits) unless --dev. Stores data in SQLite in the data directory,
+    /// or PostgreSQL when RAPPORT_DATABASE_URL starts with postgres://.
+    Serve(serve::Config),
+    /// Manage API keys: create one (printed once), or rotate the master key.
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
     /// Restore pseudonymised values from a sealed vault (RAPPORT_VAULT_KEY).
     Rehydrate(redact::RehydrateArgs),
     /// Train one of Rapport's models from a data set.
@@ -75,6 +84,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Rehydrate(args) => redact::rehydrate(args),
         Command::Reply(args) => reply::run(args),
+        Command::Serve(config) => serve::serve(config),
+        Command::Keys(command) => serve::keys(command),
         Command::Chat(args) => reply::chat(args),
         Command::Train(command) => train::run(command),
         Command::Eval(command) => eval::run(command),

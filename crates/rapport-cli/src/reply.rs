@@ -16,11 +16,11 @@ use std::time::Duration;
 pub struct Setup {
     /// Company policy (TOML; default: the shipped example policy, see examples/policy.toml).
     #[arg(long, value_name = "FILE", env = "RAPPORT_POLICY")]
-    policy: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
     /// Knowledge base folder of Markdown articles (default: the policy's `knowledge_base.path`, else the
     /// shipped example).
     #[arg(long, value_name = "DIR", env = "RAPPORT_KB")]
-    kb: Option<PathBuf>,
+    pub kb: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

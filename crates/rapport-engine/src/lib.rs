@@ -77,6 +77,11 @@ impl Engine {
         }
     }
 
+    /// The analyzer of customer messages.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
     /// The engine with Rapport's built-in models.
     pub fn builtin() -> rapport_signals::Result<Self> {
         Ok(Self::new(Analyzer::builtin()?))

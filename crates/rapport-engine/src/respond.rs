@@ -51,6 +51,9 @@ pub struct Response {
     pub discreet: bool,
     /// What went wrong on the way, in plain words (empty when nothing did).
     pub diagnostics: Vec<String>,
+    /// The conversation's pseudonym vault (never serialised: it holds the raw values).
+    #[serde(skip)]
+    pub vault: rapport_privacy::Vault,
 }
 
 /// The fixed reply when the configuration is broken: a person takes over.
@@ -125,7 +128,7 @@ impl Responder {
         &self.policy
     }
 
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
 
@@ -239,6 +242,7 @@ impl Responder {
             article,
             discreet,
             diagnostics,
+            vault: state.vault,
         }
     }
 

@@ -1,0 +1,242 @@
+//! `rapport serve` and `rapport keys`: the service and its API keys.
+
+use anyhow::{bail, Context, Result};
+use rapport_service::crypto::{hash_api_key, new_api_key, Keyring, MasterKey, MASTER_KEY_ENV};
+use rapport_service::server::{self, AppState, Role, Settings};
+use rapport_service::store::Store;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the service keeps its data and how it listens. File < environment < flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Settings file (TOML: listen, data_dir, database_url, policy, kb, rate_limit_per_second,
+    /// retention_interval_secs).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env RAPPORT_LISTEN; default 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory [env RAPPORT_DATA_DIR; default ./rapport-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://... [env RAPPORT_DATABASE_URL; default a SQLite file in the data dir].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Development mode: without RAPPORT_MASTER_KEY, use (and create) a key file in the data directory.
+    /// Never in production: the key sits beside the data it protects.
+    #[arg(long)]
+    dev: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    policy: Option<PathBuf>,
+    kb: Option<PathBuf>,
+    rate_limit_per_second: Option<u32>,
+    retention_interval_secs: Option<u64>,
+    dev: Option<bool>,
+}
+
+/// Resolved settings.
+#[derive(Debug)]
+struct Resolved {
+    listen: String,
+    data_dir: PathBuf,
+    database_url: String,
+    policy: Option<PathBuf>,
+    kb: Option<PathBuf>,
+    settings: Settings,
+    dev: bool,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    fn resolve(&self) -> Result<Resolved> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = self
+            .listen
+            .clone()
+            .or_else(|| env("RAPPORT_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| env("RAPPORT_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("rapport-data"));
+        let database_url = self
+            .database_url
+            .clone()
+            .or_else(|| env("RAPPORT_DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rapport.db").display()));
+        let defaults = Settings::default();
+        Ok(Resolved {
+            listen,
+            data_dir,
+            database_url,
+            policy: env("RAPPORT_POLICY").map(PathBuf::from).or(file.policy),
+            kb: env("RAPPORT_KB").map(PathBuf::from).or(file.kb),
+            settings: Settings {
+                rate_limit_per_second: file
+                    .rate_limit_per_second
+                    .unwrap_or(defaults.rate_limit_per_second),
+                retention_interval: file
+                    .retention_interval_secs
+                    .map_or(defaults.retention_interval, Duration::from_secs),
+            },
+            dev: self.dev || file.dev.unwrap_or(false),
+        })
+    }
+}
+
+impl Resolved {
+    async fn store(&self) -> Result<Store> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating the data directory {}", self.data_dir.display()))?;
+        Store::connect(&self.database_url)
+            .await
+            .with_context(|| format!("opening {}", redact_url(&self.database_url)))
+    }
+
+    fn keyring(&self) -> Result<Keyring> {
+        match Keyring::from_env() {
+            Ok(k) => Ok(k),
+            Err(e) if self.dev && std::env::var(MASTER_KEY_ENV).is_err() => {
+                let path = self.data_dir.join("dev-master.key");
+                let hex_key = match std::fs::read_to_string(&path) {
+                    Ok(k) => k,
+                    Err(_) => {
+                        let key = new_api_key()[4..].to_string();
+                        std::fs::write(&path, &key)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        key
+                    }
+                };
+                eprintln!("rapport: development mode: master key from {} ({e})", path.display());
+                Ok(Keyring::new(MasterKey::from_hex(MASTER_KEY_ENV, &hex_key)?, Vec::new()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn serve(config: Config) -> Result<ExitCode> {
+    let resolved = config.resolve()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let keyring = resolved.keyring()?;
+    let setup = crate::reply::Setup {
+        policy: resolved.policy.clone(),
+        kb: resolved.kb.clone(),
+    };
+    let responder = setup.responder()?;
+    for problem in responder.problems() {
+        eprintln!("rapport: warning: {problem}");
+    }
+    let responder = Arc::new(responder);
+    let engine = responder.engine().clone();
+    runtime()?.block_on(async move {
+        let store = resolved.store().await?;
+        let listener = tokio::net::TcpListener::bind(&resolved.listen)
+            .await
+            .with_context(|| format!("listening on {}", resolved.listen))?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(AppState::new(store, keyring, responder, engine, resolved.settings));
+        eprintln!("rapport: listening on http://{address} (database {})", redact_url(&resolved.database_url));
+        server::serve(listener, state, server::shutdown_signal()).await?;
+        eprintln!("rapport: stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; prints it once (the last word of the output). Only its hash is stored.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// admin, agent, analyst or service.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Re-encrypt every stored message and vault under the current RAPPORT_MASTER_KEY (earlier keys in
+    /// RAPPORT_MASTER_KEY_PREVIOUS, comma-separated).
+    Rotate {
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+pub fn keys(command: KeysCommand) -> Result<ExitCode> {
+    match command {
+        KeysCommand::Create { tenant, role, config } => {
+            if Role::parse(&role).is_none() {
+                bail!("--role must be admin, agent, analyst or service, got {role:?}");
+            }
+            if tenant.is_empty() || tenant.len() > 64 || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                bail!("--tenant must be 1-64 letters, digits, '-', '_' or '.'");
+            }
+            let resolved = config.resolve()?;
+            runtime()?.block_on(async {
+                let store = resolved.store().await?;
+                let key = new_api_key();
+                let id = store.create_key(&tenant, &role, &hash_api_key(&key)).await?;
+                println!("created {role} key {id} for tenant {tenant}; store it now, it is not shown again:");
+                println!("{key}");
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        KeysCommand::Rotate { config } => {
+            let resolved = config.resolve()?;
+            let keyring = resolved.keyring()?;
+            runtime()?.block_on(async {
+                let store = resolved.store().await?;
+                let (messages, vaults) = rapport_service::rotate(&store, &keyring).await?;
+                println!("re-encrypted {messages} messages and {vaults} vaults under key {}", keyring.current_id());
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
+}

@@ -1,0 +1,792 @@
+//! The `/v1` handlers and their OpenAPI document (generated from these annotations by `utoipa`).
+
+use crate::error::{ApiError, ErrorBody};
+use crate::events::{self, Event};
+use crate::server::{AppState, Principal, Role};
+use crate::store::{now_ms, ConversationRow, ErasureCounts, MessageRow, NewMessage, TenantSettings};
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use rapport_engine::{Conversation, Turn};
+use rapport_privacy::Operator;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Digest;
+use std::sync::Arc;
+use tokio_stream::StreamExt;
+use utoipa::{OpenApi, ToSchema};
+
+/// Texts longer than this are refused (the analysis reads the first 16 KiB anyway).
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// `Json` with our error body on rejection.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `Query` with our error body on rejection.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// `Path` with our error body on rejection.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+type Shared = State<Arc<AppState>>;
+
+fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::Invalid(format!("`{field}` must not be empty")));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::Invalid(format!(
+            "`{field}` is {} bytes; the limit is {MAX_TEXT_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(format!(
+            "`{field}` must be 1-128 characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Who wrote a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnRole {
+    Customer,
+    Agent,
+    Bot,
+    System,
+}
+
+impl TurnRole {
+    fn engine(self) -> rapport_engine::Role {
+        match self {
+            TurnRole::Customer => rapport_engine::Role::Customer,
+            TurnRole::Agent => rapport_engine::Role::Agent,
+            TurnRole::Bot => rapport_engine::Role::Bot,
+            TurnRole::System => rapport_engine::Role::System,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TurnRole::Customer => "customer",
+            TurnRole::Agent => "agent",
+            TurnRole::Bot => "bot",
+            TurnRole::System => "system",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "customer" => TurnRole::Customer,
+            "agent" => TurnRole::Agent,
+            "bot" => TurnRole::Bot,
+            _ => TurnRole::System,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextIn {
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactIn {
+    pub text: String,
+    /// `redact` (default), `mask` or `hash`.
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedactOut {
+    pub text: String,
+    #[schema(value_type = Vec<Object>)]
+    pub entities: Vec<rapport_privacy::Entity>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TurnIn {
+    pub role: TurnRole,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditIn {
+    pub customer: String,
+    pub reply: String,
+    #[serde(default)]
+    pub history: Vec<TurnIn>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversation {
+    pub customer_id: String,
+    #[serde(default = "default_channel")]
+    pub channel: String,
+}
+
+fn default_channel() -> String {
+    "chat".into()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationOut {
+    pub id: String,
+    pub customer_id: String,
+    pub channel: String,
+    /// `open` or `handoff`.
+    pub status: String,
+    /// 0-100: distress, vulnerability, a request for a human, self-harm risk.
+    pub priority: i64,
+    pub discreet: bool,
+    pub turn_count: i64,
+    /// The latest derived state: signals, trend, strategy.
+    #[schema(value_type = Object)]
+    pub summary: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&ConversationRow> for ConversationOut {
+    fn from(c: &ConversationRow) -> Self {
+        Self {
+            id: c.id.clone(),
+            customer_id: c.customer_id.clone(),
+            channel: c.channel.clone(),
+            status: c.status.clone(),
+            priority: c.priority,
+            discreet: c.discreet,
+            turn_count: c.turn_count,
+            summary: serde_json::from_str(&c.summary).unwrap_or(Value::Null),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnOut {
+    pub client_message_id: String,
+    pub role: TurnRole,
+    /// Redacted when the conversation is discreet or the caller's role does not see raw text.
+    pub text: String,
+    pub redacted: bool,
+    /// The analysis of a customer turn.
+    #[schema(value_type = Object, nullable)]
+    pub analysis: Option<Value>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: ConversationOut,
+    pub turns: Vec<TurnOut>,
+    #[schema(value_type = Object)]
+    pub memory: Value,
+    #[schema(value_type = Object)]
+    pub trajectory: Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageIn {
+    /// The caller's id for this message: a retry with the same id returns the stored message.
+    pub client_message_id: String,
+    pub role: TurnRole,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageOut {
+    pub conversation_id: String,
+    pub client_message_id: String,
+    pub role: TurnRole,
+    /// True when this id was stored before (nothing new was written).
+    pub duplicate: bool,
+    pub created_at: i64,
+    pub priority: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `open` or `handoff`.
+    pub status: Option<String>,
+    /// Minimum priority (0-100).
+    pub priority: Option<i64>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationPage {
+    pub items: Vec<ConversationOut>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Receipt {
+    /// SHA-256 of tenant and customer id: proves what was erased without keeping the id.
+    pub customer_hash: String,
+    pub erased_at: i64,
+    pub counts: ErasureCounts,
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLogPage {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crate::store::AuditEntry>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantIn {
+    /// Conversations idle longer than this are deleted (1-3650).
+    pub retention_days: i64,
+    /// Where alerts are POSTed (http or https); null turns webhooks off.
+    pub webhook_url: Option<String>,
+    /// The HMAC-SHA256 key of the `X-Rapport-Signature` header (at least 16 characters).
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantOut {
+    pub retention_days: i64,
+    pub webhook_url: Option<String>,
+}
+
+fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(50);
+    let offset = offset.unwrap_or(0);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::Invalid("`limit` must be between 1 and 200".into()));
+    }
+    if !(0..=1_000_000_000).contains(&offset) {
+        return Err(ApiError::Invalid("`offset` must be between 0 and 10^9".into()));
+    }
+    Ok((limit, offset))
+}
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The process is up", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "Storage reachable and models loaded", body = String),
+    (status = 503, description = "Not ready", body = ErrorBody)))]
+pub async fn readyz(State(state): Shared) -> Result<&'static str, ApiError> {
+    state.store.ping().await?;
+    Ok("ready")
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", body = String)))]
+pub async fn metrics(State(state): Shared) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// Analyses one customer message.
+#[utoipa::path(post, path = "/v1/analyze", request_body = TextIn, security(("bearer" = [])),
+    responses((status = 200, description = "The analysis", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn analyze(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<TextIn>) -> Result<axum::Json<rapport_signals::Analysis>, ApiError> {
+    check_text("text", &input.text)?;
+    let started = std::time::Instant::now();
+    let analysis = state.engine.analyzer().analyze(&input.text);
+    metrics::histogram!("rapport_analysis_seconds").record(started.elapsed().as_secs_f64());
+    Ok(axum::Json(analysis))
+}
+
+/// Finds personal data and redacts, masks or hashes it.
+#[utoipa::path(post, path = "/v1/redact", request_body = RedactIn, security(("bearer" = [])),
+    responses((status = 200, description = "Redacted text and entities", body = RedactOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn redact(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<RedactIn>) -> Result<axum::Json<RedactOut>, ApiError> {
+    check_text("text", &input.text)?;
+    let operator = match input.operator.as_deref().unwrap_or("redact") {
+        "redact" => Operator::Redact,
+        "mask" => Operator::Mask,
+        "hash" => Operator::Hash,
+        other => {
+            return Err(ApiError::Invalid(format!(
+                "`operator` must be redact, mask or hash, got {other:?}"
+            )))
+        }
+    };
+    let key = match operator {
+        Operator::Hash => Some(rapport_privacy::HashKey::from_env().map_err(|e| ApiError::Invalid(e.to_string()))?),
+        _ => None,
+    };
+    let entities = state.detector.detect(&input.text);
+    let text = rapport_privacy::apply(&input.text, &entities, operator, key.as_ref(), None)
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    Ok(axum::Json(RedactOut { text, entities }))
+}
+
+/// Audits a draft reply.
+#[utoipa::path(post, path = "/v1/audit", request_body = AuditIn, security(("bearer" = [])),
+    responses((status = 200, description = "The audit", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn audit(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<AuditIn>) -> Result<axum::Json<rapport_audit::Audit>, ApiError> {
+    check_text("customer", &input.customer)?;
+    check_text("reply", &input.reply)?;
+    if input.history.len() > rapport_engine::MAX_TURNS {
+        return Err(ApiError::Invalid(format!("`history` has more than {} turns", rapport_engine::MAX_TURNS)));
+    }
+    let history: Vec<Turn> = input
+        .history
+        .iter()
+        .map(|t| Turn { role: t.role.engine(), text: t.text.clone() })
+        .collect();
+    let policy = rapport_audit::Policy {
+        banned_phrases: state.responder.policy().language.banned_phrases.clone(),
+        required_disclosures: state.responder.policy().language.required_disclosures.clone(),
+        company_text: Vec::new(),
+    };
+    let audit = state
+        .auditor
+        .audit(&input.customer, &input.reply, &history, &policy)
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    Ok(axum::Json(audit))
+}
+
+/// Starts a conversation.
+#[utoipa::path(post, path = "/v1/conversations", request_body = CreateConversation, security(("bearer" = [])),
+    responses((status = 201, description = "Created", body = ConversationOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn create_conversation(State(state): Shared, p: Principal, ApiJson(input): ApiJson<CreateConversation>) -> Result<(StatusCode, axum::Json<ConversationOut>), ApiError> {
+    p.require(&[Role::Admin, Role::Agent, Role::Service], "create conversations")?;
+    check_id("customer_id", &input.customer_id)?;
+    check_id("channel", &input.channel)?;
+    let id = format!("c_{}", &crate::crypto::new_api_key()[4..28]);
+    let row = state.store.create_conversation(&id, &p.tenant, &input.customer_id, &input.channel).await?;
+    Ok((StatusCode::CREATED, axum::Json(ConversationOut::from(&row))))
+}
+
+/// Lists conversations, highest priority first.
+#[utoipa::path(get, path = "/v1/conversations", params(ListParams), security(("bearer" = [])),
+    responses((status = 200, description = "A page of conversations", body = ConversationPage),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn list_conversations(State(state): Shared, p: Principal, ApiQuery(q): ApiQuery<ListParams>) -> Result<axum::Json<ConversationPage>, ApiError> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    if let Some(s) = &q.status {
+        if !["open", "handoff"].contains(&s.as_str()) {
+            return Err(ApiError::Invalid("`status` must be open or handoff".into()));
+        }
+    }
+    if q.priority.is_some_and(|p| !(0..=100).contains(&p)) {
+        return Err(ApiError::Invalid("`priority` must be between 0 and 100".into()));
+    }
+    let rows = state.store.list(&p.tenant, q.status.as_deref(), q.priority, limit, offset).await?;
+    Ok(axum::Json(ConversationPage { items: rows.iter().map(ConversationOut::from).collect(), limit, offset }))
+}
+
+async fn load(state: &AppState, p: &Principal, id: &str) -> Result<ConversationRow, ApiError> {
+    state.store.conversation(&p.tenant, id).await?.ok_or(ApiError::NotFound("conversation"))
+}
+
+fn open_text(state: &AppState, m: &MessageRow) -> Result<String, ApiError> {
+    let plain = state.keyring.open(&m.key_id, &m.text, &m.conversation_id)?;
+    String::from_utf8(plain).map_err(|_| ApiError::Internal("stored text is not UTF-8".into()))
+}
+
+/// The conversation's turns as the engine sees them.
+fn turns(state: &AppState, messages: &[MessageRow]) -> Result<Vec<Turn>, ApiError> {
+    messages
+        .iter()
+        .map(|m| Ok(Turn { role: TurnRole::parse(&m.role).engine(), text: open_text(state, m)? }))
+        .collect()
+}
+
+/// A conversation with its turns, signals, memory and trajectory.
+#[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The conversation", body = ConversationDetail),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn get_conversation(State(state): Shared, p: Principal, ApiPath(id): ApiPath<String>) -> Result<axum::Json<ConversationDetail>, ApiError> {
+    let row = load(&state, &p, &id).await?;
+    let messages = state.store.messages(&row.id).await?;
+    let plain = turns(&state, &messages)?;
+    // Analysts see text with personal data redacted; discreet conversations store only redacted text.
+    let redact_for_role = p.role == Role::Analyst;
+    let mut out_turns = Vec::with_capacity(messages.len());
+    for (m, t) in messages.iter().zip(&plain) {
+        let text = if redact_for_role && !m.redacted {
+            let entities = state.detector.detect(&t.text);
+            rapport_privacy::apply(&t.text, &entities, Operator::Redact, None, None).unwrap_or_default()
+        } else {
+            t.text.clone()
+        };
+        out_turns.push(TurnOut {
+            client_message_id: m.client_message_id.clone(),
+            role: TurnRole::parse(&m.role),
+            text,
+            redacted: m.redacted || redact_for_role,
+            analysis: serde_json::from_str(&m.analysis).ok().filter(|v: &Value| !v.is_null()),
+            created_at: m.created_at,
+        });
+    }
+    let (memory, trajectory) = if plain.is_empty() {
+        (Value::Object(Default::default()), Value::Object(Default::default()))
+    } else {
+        let s = state
+            .engine
+            .state(&row.id, &Conversation { turns: plain })
+            .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        (serde_json::to_value(&s.memory).unwrap_or_default(), serde_json::to_value(&s.trajectory).unwrap_or_default())
+    };
+    if !redact_for_role && !row.discreet && !messages.is_empty() {
+        state.store.audit(&p.tenant, &p.key_id, "read_raw_text", &row.id, p.role.as_str()).await?;
+    }
+    Ok(axum::Json(ConversationDetail { conversation: ConversationOut::from(&row), turns: out_turns, memory, trajectory }))
+}
+
+/// Priority 0-100 from one customer turn.
+fn priority(a: &rapport_signals::Analysis, high_distress: f32) -> i64 {
+    let score = |n: &str| a.signals.get(n).map_or(0.0, |s| s.score);
+    let vulnerable = a.vulnerability.present().next().is_some();
+    if a.vulnerability.get("self_harm_risk").is_some_and(|s| s.present()) {
+        return 100;
+    }
+    let mut p = 60.0 * score("distress") + 20.0 * score("anger").max(score("frustration"));
+    if vulnerable {
+        p += 20.0;
+    }
+    if score("human_request") >= 0.5 {
+        p += 30.0;
+    }
+    if score("distress") >= high_distress {
+        p += 10.0;
+    }
+    p.clamp(0.0, 99.0).round() as i64
+}
+
+/// The evidence spans of every sensitive topic in a stored analysis (JSON).
+fn sensitive_spans(analysis: &Value) -> Vec<(usize, usize)> {
+    let Some(topics) = analysis.get("sensitive_topics").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    topics
+        .values()
+        .filter_map(|t| t.get("spans")?.as_array())
+        .flatten()
+        .filter_map(|s| Some((s.get("start")?.as_u64()? as usize, s.get("end")?.as_u64()? as usize)))
+        .collect()
+}
+
+/// Text with personal data and the given sensitive phrases redacted (what discreet conversations store).
+fn discreet_text(state: &AppState, text: &str, sensitive: &[(usize, usize)]) -> String {
+    let phrases: Vec<&str> = sensitive.iter().filter_map(|&(s, e)| text.get(s..e)).collect();
+    let entities = state.detector.detect(text);
+    let mut redacted = rapport_privacy::apply(text, &entities, Operator::Redact, None, None)
+        .unwrap_or_else(|_| "[REDACTED]".into());
+    for phrase in phrases {
+        redacted = redacted.replace(phrase, "[SENSITIVE]");
+    }
+    redacted
+}
+
+/// Appends a turn. Idempotent: a retry with the same `client_message_id` returns the stored turn (200)
+/// and writes nothing.
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", params(("id" = String, Path)), request_body = MessageIn, security(("bearer" = [])),
+    responses((status = 201, description = "Stored", body = MessageOut), (status = 200, description = "Stored before (a retry)", body = MessageOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<MessageIn>) -> Result<(StatusCode, axum::Json<MessageOut>), ApiError> {
+    p.require(&[Role::Admin, Role::Agent, Role::Service], "add messages")?;
+    check_id("client_message_id", &input.client_message_id)?;
+    check_text("text", &input.text)?;
+    let row = load(&state, &p, &id).await?;
+    if row.turn_count as usize >= rapport_engine::MAX_TURNS {
+        return Err(ApiError::Invalid(format!("the conversation already has {} turns", rapport_engine::MAX_TURNS)));
+    }
+    let out = |m: &MessageRow, duplicate: bool, priority: i64, status: &str| MessageOut {
+        conversation_id: row.id.clone(),
+        client_message_id: m.client_message_id.clone(),
+        role: TurnRole::parse(&m.role),
+        duplicate,
+        created_at: m.created_at,
+        priority,
+        status: status.to_string(),
+    };
+    if let Some(m) = state.store.message_by_client_id(&row.id, &input.client_message_id).await? {
+        return Ok((StatusCode::OK, axum::Json(out(&m, true, row.priority, &row.status))));
+    }
+    let policy = state.responder.policy();
+    let analysis = (input.role == TurnRole::Customer).then(|| {
+        let started = std::time::Instant::now();
+        let a = state.engine.analyzer().analyze(&input.text);
+        metrics::histogram!("rapport_analysis_seconds").record(started.elapsed().as_secs_f64());
+        a
+    });
+    let sensitive = analysis.as_ref().is_some_and(|a| {
+        policy.discreet.topics.iter().any(|t| a.sensitive_topics.get(t).is_some_and(|s| s.present()))
+    });
+    let discreet = row.discreet || sensitive;
+    let analysis_json = serde_json::to_string(&analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let stored_text = if discreet {
+        let spans = serde_json::from_str(&analysis_json).map(|v: Value| sensitive_spans(&v)).unwrap_or_default();
+        discreet_text(&state, &input.text, &spans)
+    } else {
+        input.text.clone()
+    };
+    let (key_id, sealed) = state.keyring.seal(stored_text.as_bytes(), &row.id);
+    let (message, inserted) = state
+        .store
+        .append(&NewMessage {
+            conversation_id: &row.id,
+            client_message_id: &input.client_message_id,
+            role: input.role.as_str(),
+            key_id: &key_id,
+            text: &sealed,
+            redacted: discreet,
+            analysis: &analysis_json,
+        })
+        .await?;
+    if !inserted {
+        // A concurrent retry won the race: same answer as a retry.
+        return Ok((StatusCode::OK, axum::Json(out(&message, true, row.priority, &row.status))));
+    }
+    if sensitive && !row.discreet {
+        // The conversation just became discreet: earlier turns are rewritten redacted.
+        for m in state.store.messages(&row.id).await? {
+            if m.redacted {
+                continue;
+            }
+            let text = open_text(&state, &m)?;
+            let spans = serde_json::from_str(&m.analysis).map(|v: Value| sensitive_spans(&v)).unwrap_or_default();
+            let (k, s) = state.keyring.seal(discreet_text(&state, &text, &spans).as_bytes(), &row.id);
+            state.store.rewrite_message(m.id, &k, &s, true).await?;
+        }
+    }
+    let (mut prio, mut status) = (row.priority, row.status.clone());
+    let mut signals: Vec<String> = Vec::new();
+    let mut alert = None;
+    if let Some(a) = &analysis {
+        signals = a.signals.present().chain(a.vulnerability.present()).chain(a.sensitive_topics.present()).map(str::to_string).collect();
+        // Priority follows the latest customer turn, but an open alarm (self-harm) stays at the top.
+        prio = if row.priority >= 100 { 100 } else { priority(a, policy.thresholds.high_distress) };
+        if signals.iter().any(|s| s == "human_request") && status == "open" {
+            status = "handoff".into();
+            alert = Some("handoff");
+        }
+        if signals.iter().any(|s| s == "self_harm_risk") {
+            status = "handoff".into();
+            alert = Some("self_harm_risk");
+        } else if alert.is_none() && a.signals.get("distress").is_some_and(|d| d.score >= policy.thresholds.high_distress) {
+            alert = Some("distress_spike");
+        }
+    }
+    let summary = serde_json::json!({
+        "signals": signals,
+        "sentiment": analysis.as_ref().map(|a| a.sentiment.score),
+        "distress": analysis.as_ref().and_then(|a| a.signals.get("distress")).map(|d| d.score),
+        "intent": analysis.as_ref().map(|a| a.intent.label.clone()),
+        "last_role": input.role.as_str(),
+    });
+    let summary = if analysis.is_some() { summary.to_string() } else { row.summary.clone() };
+    state.store.update_conversation(&row.id, &status, prio, discreet, row.turn_count + 1, &summary).await?;
+    let event = |kind: &'static str, alert: Option<&'static str>| Event {
+        tenant: p.tenant.clone(),
+        kind,
+        alert,
+        conversation_id: row.id.clone(),
+        priority: prio,
+        status: status.clone(),
+        signals: signals.clone(),
+        at: now_ms(),
+    };
+    events::publish(&state, event("turn", None));
+    if let Some(a) = alert {
+        events::publish(&state, event("alert", Some(a)));
+    }
+    Ok((StatusCode::CREATED, axum::Json(out(&message, false, prio, &status))))
+}
+
+/// Decides and writes the next reply: strategy, reply, audit, memory, trajectory, handoff.
+#[utoipa::path(post, path = "/v1/conversations/{id}/reply", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The reply", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn reply(State(state): Shared, p: Principal, ApiPath(id): ApiPath<String>) -> Result<axum::Json<rapport_engine::respond::Response>, ApiError> {
+    p.require(&[Role::Admin, Role::Agent, Role::Service], "ask for replies")?;
+    let row = load(&state, &p, &id).await?;
+    let messages = state.store.messages(&row.id).await?;
+    if messages.is_empty() {
+        return Err(ApiError::Invalid("the conversation has no turns yet".into()));
+    }
+    let turns = turns(&state, &messages)?;
+    let worker = state.clone();
+    let conversation_id = row.id.clone();
+    // The engine is synchronous and may wait on an LLM: it runs off the async workers.
+    let response = tokio::task::spawn_blocking(move || {
+        worker.responder.reply(&conversation_id, &Conversation { turns })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let key_id = state.keyring.current_id().to_string();
+    let sealed = response
+        .vault
+        .seal(&state.keyring.vault_key(&key_id)?)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.store.save_vault(&row.id, &key_id, &sealed).await?;
+    if let Some(h) = &response.handoff {
+        let status = "handoff";
+        state.store.update_conversation(&row.id, status, row.priority.max(match h.priority {
+            rapport_engine::handoff::Priority::Urgent => 100,
+            rapport_engine::handoff::Priority::High => 80,
+            rapport_engine::handoff::Priority::Normal => row.priority,
+        }), row.discreet, row.turn_count, &row.summary).await?;
+        if row.status != "handoff" {
+            events::publish(&state, Event {
+                tenant: p.tenant.clone(),
+                kind: "handoff",
+                alert: Some("handoff"),
+                conversation_id: row.id.clone(),
+                priority: row.priority,
+                status: status.into(),
+                signals: response.signals.iter().map(|s| s.to_string()).collect(),
+                at: now_ms(),
+            });
+        }
+    }
+    Ok(axum::Json(response))
+}
+
+/// Live events of the caller's tenant (server-sent events): new turns, alerts, handoffs.
+#[utoipa::path(get, path = "/v1/events", security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn events(State(state): Shared, p: Principal) -> Result<Sse<impl tokio_stream::Stream<Item = Result<SseEvent, std::convert::Infallible>>>, ApiError> {
+    p.require(&[Role::Admin, Role::Agent, Role::Analyst], "watch live events")?;
+    let tenant = p.tenant.clone();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(state.events.subscribe()).filter_map(move |e| {
+        let e = e.ok()?;
+        if e.tenant != tenant {
+            return None;
+        }
+        let data = serde_json::to_string(&e).ok()?;
+        Some(Ok(SseEvent::default().event(e.kind).data(data)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Erases a customer: every conversation, turn, vault and derived record; returns a receipt.
+#[utoipa::path(delete, path = "/v1/customers/{customer_id}", params(("customer_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Erasure receipt", body = Receipt),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn erase_customer(State(state): Shared, p: Principal, ApiPath(customer_id): ApiPath<String>) -> Result<axum::Json<Receipt>, ApiError> {
+    p.require(&[Role::Admin], "erase customers")?;
+    check_id("customer_id", &customer_id)?;
+    let counts = state.store.erase_customer(&p.tenant, &customer_id).await?;
+    let customer_hash = hex::encode(sha2::Sha256::digest(format!("{}\u{0}{customer_id}", p.tenant).as_bytes()));
+    state
+        .store
+        .audit(&p.tenant, &p.key_id, "erase_customer", &customer_hash, &serde_json::to_string(&counts).unwrap_or_default())
+        .await?;
+    Ok(axum::Json(Receipt { customer_hash, erased_at: now_ms(), counts }))
+}
+
+/// The tenant's audit log: erasures, reads of raw text, retention sweeps; newest first.
+#[utoipa::path(get, path = "/v1/audit-log", params(PageParams), security(("bearer" = [])),
+    responses((status = 200, description = "Audit log entries", body = AuditLogPage),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn audit_log(State(state): Shared, p: Principal, ApiQuery(q): ApiQuery<PageParams>) -> Result<axum::Json<AuditLogPage>, ApiError> {
+    p.require(&[Role::Admin], "read the audit log")?;
+    let (limit, offset) = page(q.limit, q.offset)?;
+    Ok(axum::Json(AuditLogPage { items: state.store.audit_log(&p.tenant, limit, offset).await? }))
+}
+
+/// Sets the tenant's retention and alert webhook.
+#[utoipa::path(put, path = "/v1/tenant", request_body = TenantIn, security(("bearer" = [])),
+    responses((status = 200, description = "Saved", body = TenantOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn update_tenant(State(state): Shared, p: Principal, ApiJson(input): ApiJson<TenantIn>) -> Result<axum::Json<TenantOut>, ApiError> {
+    p.require(&[Role::Admin], "change tenant settings")?;
+    if !(1..=3650).contains(&input.retention_days) {
+        return Err(ApiError::Invalid("`retention_days` must be between 1 and 3650".into()));
+    }
+    if let Some(url) = &input.webhook_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+            return Err(ApiError::Invalid("`webhook_url` must be an http(s) URL".into()));
+        }
+        if input.webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
+            return Err(ApiError::Invalid("`webhook_secret` of at least 16 characters is required with a webhook".into()));
+        }
+    }
+    state
+        .store
+        .set_tenant(&p.tenant, &TenantSettings { retention_days: input.retention_days, webhook_url: input.webhook_url.clone(), webhook_secret: input.webhook_secret })
+        .await?;
+    state.store.audit(&p.tenant, &p.key_id, "update_tenant", &p.tenant, "").await?;
+    Ok(axum::Json(TenantOut { retention_days: input.retention_days, webhook_url: input.webhook_url }))
+}
+
+#[derive(Debug)]
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Rapport", description = "The empathy layer for customer conversations: signals, memory, strategy, replies, audit, privacy."),
+    paths(healthz, readyz, metrics, analyze, redact, audit, create_conversation, list_conversations, get_conversation,
+        append_message, reply, events, erase_customer, audit_log, update_tenant),
+    components(schemas(ErrorBody, crate::error::ErrorDetail, TextIn, RedactIn, RedactOut, TurnIn, TurnRole, AuditIn,
+        CreateConversation, ConversationOut, ConversationDetail, TurnOut, MessageIn, MessageOut, ConversationPage,
+        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;

@@ -1,0 +1,307 @@
+//! The service: shared state, authentication and roles, rate limits, the router, metrics, background
+//! tasks (retention) and graceful shutdown.
+
+use crate::crypto::{hash_api_key, Keyring};
+use crate::error::ApiError;
+use crate::events::Event;
+use crate::store::{KeyRecord, Store};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rapport_engine::respond::Responder;
+use rapport_engine::Engine;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// Roles of API keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Agent,
+    Analyst,
+    Service,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            "analyst" => Some(Role::Analyst),
+            "service" => Some(Role::Service),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+            Role::Analyst => "analyst",
+            Role::Service => "service",
+        }
+    }
+}
+
+/// Service settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requests per second allowed per API key (bursts up to twice that).
+    pub rate_limit_per_second: u32,
+    /// How often the retention task runs.
+    pub retention_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: 5_000,
+            retention_interval: Duration::from_secs(3_600),
+        }
+    }
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub keyring: Keyring,
+    pub responder: Arc<Responder>,
+    pub engine: Arc<Engine>,
+    pub detector: rapport_privacy::Detector,
+    pub auditor: rapport_audit::Auditor,
+    pub events: broadcast::Sender<Event>,
+    pub http: reqwest::Client,
+    pub metrics: PrometheusHandle,
+    limiter: DefaultKeyedRateLimiter<String>,
+    /// Verified keys by hash, so that a request costs no key lookup in the database.
+    keys: RwLock<HashMap<String, KeyRecord>>,
+    pub settings: Settings,
+}
+
+/// One Prometheus recorder per process (tests start several servers).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program's); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    pub fn new(store: Store, keyring: Keyring, responder: Arc<Responder>, engine: Arc<Engine>, settings: Settings) -> Self {
+        let per_second = NonZeroU32::new(settings.rate_limit_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.rate_limit_per_second.saturating_mul(2).max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            store,
+            keyring,
+            responder,
+            engine,
+            detector: rapport_privacy::Detector::new(),
+            auditor: rapport_audit::Auditor::new(),
+            events: broadcast::channel(1024).0,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            metrics: metrics_handle(),
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            keys: RwLock::new(HashMap::new()),
+            settings,
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: String,
+    pub tenant: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// Refuses the request unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], action: &'static str) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                role: self.role.as_str().to_string(),
+                action,
+            })
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(ApiError::MissingKey)?;
+        let hash = hash_api_key(key);
+        let cached = state.keys.read().ok().and_then(|k| k.get(&hash).cloned());
+        let record = match cached {
+            Some(r) => r,
+            None => {
+                let r = state.store.find_key(&hash).await?.ok_or(ApiError::BadKey)?;
+                if let Ok(mut keys) = state.keys.write() {
+                    keys.insert(hash, r.clone());
+                }
+                r
+            }
+        };
+        if state.limiter.check_key(&record.id).is_err() {
+            return Err(ApiError::RateLimited);
+        }
+        let role = Role::parse(&record.role).ok_or(ApiError::BadKey)?;
+        Ok(Principal {
+            key_id: record.id,
+            tenant: record.tenant,
+            role,
+        })
+    }
+}
+
+/// Counts and times every request by route and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("rapport_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
+    metrics::histogram!("rapport_http_request_duration_seconds", "method" => method, "path" => path)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    use crate::api;
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/v1/openapi.json", get(api::openapi))
+        .route("/v1/analyze", post(api::analyze))
+        .route("/v1/redact", post(api::redact))
+        .route("/v1/audit", post(api::audit))
+        .route("/v1/conversations", post(api::create_conversation).get(api::list_conversations))
+        .route("/v1/conversations/{id}", get(api::get_conversation))
+        .route("/v1/conversations/{id}/messages", post(api::append_message))
+        .route("/v1/conversations/{id}/reply", post(api::reply))
+        .route("/v1/events", get(api::events))
+        .route("/v1/customers/{customer_id}", delete(api::erase_customer))
+        .route("/v1/audit-log", get(api::audit_log))
+        .route("/v1/tenant", put(api::update_tenant))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Deletes conversations past their tenant's retention, every `interval`, and logs each sweep.
+pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.settings.retention_interval);
+        loop {
+            tick.tick().await;
+            match state.store.sweep_retention(crate::store::now_ms()).await {
+                Ok(swept) => {
+                    for (tenant, n) in swept {
+                        tracing::info!(%tenant, conversations = n, "retention: deleted expired conversations");
+                        let _ = state
+                            .store
+                            .audit(&tenant, "system", "retention", "conversations", &format!("{n} deleted"))
+                            .await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+            }
+        }
+    })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let retention = spawn_retention(state.clone());
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    retention.abort();
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Makes a state's key lookups fresh (after `rapport keys create` in the same process, in tests).
+pub fn forget_cached_keys(state: &AppState) {
+    if let Ok(mut keys) = state.keys.write() {
+        keys.clear();
+    }
+}
+

@@ -132,8 +132,14 @@ impl Resolved {
                         key
                     }
                 };
-                eprintln!("rapport: development mode: master key from {} ({e})", path.display());
-                Ok(Keyring::new(MasterKey::from_hex(MASTER_KEY_ENV, &hex_key)?, Vec::new()))
+                eprintln!(
+                    "rapport: development mode: master key from {} ({e})",
+                    path.display()
+                );
+                Ok(Keyring::new(
+                    MasterKey::from_hex(MASTER_KEY_ENV, &hex_key)?,
+                    Vec::new(),
+                ))
             }
             Err(e) => Err(e.into()),
         }
@@ -143,7 +149,9 @@ impl Resolved {
 /// A database URL without its password, for messages.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }
@@ -181,8 +189,17 @@ pub fn serve(config: Config) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", resolved.listen))?;
         let address = listener.local_addr()?;
-        let state = Arc::new(AppState::new(store, keyring, responder, engine, resolved.settings));
-        eprintln!("rapport: listening on http://{address} (database {})", redact_url(&resolved.database_url));
+        let state = Arc::new(AppState::new(
+            store,
+            keyring,
+            responder,
+            engine,
+            resolved.settings,
+        ));
+        eprintln!(
+            "rapport: listening on http://{address} (database {})",
+            redact_url(&resolved.database_url)
+        );
         server::serve(listener, state, server::shutdown_signal()).await?;
         eprintln!("rapport: stopped");
         Ok(ExitCode::SUCCESS)
@@ -211,11 +228,20 @@ pub enum KeysCommand {
 
 pub fn keys(command: KeysCommand) -> Result<ExitCode> {
     match command {
-        KeysCommand::Create { tenant, role, config } => {
+        KeysCommand::Create {
+            tenant,
+            role,
+            config,
+        } => {
             if Role::parse(&role).is_none() {
                 bail!("--role must be admin, agent, analyst or service, got {role:?}");
             }
-            if tenant.is_empty() || tenant.len() > 64 || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if tenant.is_empty()
+                || tenant.len() > 64
+                || !tenant
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
                 bail!("--tenant must be 1-64 letters, digits, '-', '_' or '.'");
             }
             let resolved = config.resolve()?;
@@ -234,7 +260,10 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
             runtime()?.block_on(async {
                 let store = resolved.store().await?;
                 let (messages, vaults) = rapport_service::rotate(&store, &keyring).await?;
-                println!("re-encrypted {messages} messages and {vaults} vaults under key {}", keyring.current_id());
+                println!(
+                    "re-encrypted {messages} messages and {vaults} vaults under key {}",
+                    keyring.current_id()
+                );
                 Ok(ExitCode::SUCCESS)
             })
         }

@@ -3,7 +3,9 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{self, Event};
 use crate::server::{AppState, Principal, Role};
-use crate::store::{now_ms, ConversationRow, ErasureCounts, MessageRow, NewMessage, TenantSettings};
+use crate::store::{
+    now_ms, ConversationRow, ErasureCounts, MessageRow, NewMessage, TenantSettings,
+};
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -289,10 +291,14 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError>
     let limit = limit.unwrap_or(50);
     let offset = offset.unwrap_or(0);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::Invalid("`limit` must be between 1 and 200".into()));
+        return Err(ApiError::Invalid(
+            "`limit` must be between 1 and 200".into(),
+        ));
     }
     if !(0..=1_000_000_000).contains(&offset) {
-        return Err(ApiError::Invalid("`offset` must be between 0 and 10^9".into()));
+        return Err(ApiError::Invalid(
+            "`offset` must be between 0 and 10^9".into(),
+        ));
     }
     Ok((limit, offset))
 }
@@ -328,7 +334,11 @@ pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     responses((status = 200, description = "The analysis", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn analyze(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<TextIn>) -> Result<axum::Json<rapport_signals::Analysis>, ApiError> {
+pub async fn analyze(
+    State(state): Shared,
+    _p: Principal,
+    ApiJson(input): ApiJson<TextIn>,
+) -> Result<axum::Json<rapport_signals::Analysis>, ApiError> {
     check_text("text", &input.text)?;
     let started = std::time::Instant::now();
     let analysis = state.engine.analyzer().analyze(&input.text);
@@ -341,7 +351,11 @@ pub async fn analyze(State(state): Shared, _p: Principal, ApiJson(input): ApiJso
     responses((status = 200, description = "Redacted text and entities", body = RedactOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn redact(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<RedactIn>) -> Result<axum::Json<RedactOut>, ApiError> {
+pub async fn redact(
+    State(state): Shared,
+    _p: Principal,
+    ApiJson(input): ApiJson<RedactIn>,
+) -> Result<axum::Json<RedactOut>, ApiError> {
     check_text("text", &input.text)?;
     let operator = match input.operator.as_deref().unwrap_or("redact") {
         "redact" => Operator::Redact,
@@ -354,7 +368,9 @@ pub async fn redact(State(state): Shared, _p: Principal, ApiJson(input): ApiJson
         }
     };
     let key = match operator {
-        Operator::Hash => Some(rapport_privacy::HashKey::from_env().map_err(|e| ApiError::Invalid(e.to_string()))?),
+        Operator::Hash => Some(
+            rapport_privacy::HashKey::from_env().map_err(|e| ApiError::Invalid(e.to_string()))?,
+        ),
         _ => None,
     };
     let entities = state.detector.detect(&input.text);
@@ -368,20 +384,35 @@ pub async fn redact(State(state): Shared, _p: Principal, ApiJson(input): ApiJson
     responses((status = 200, description = "The audit", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn audit(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<AuditIn>) -> Result<axum::Json<rapport_audit::Audit>, ApiError> {
+pub async fn audit(
+    State(state): Shared,
+    _p: Principal,
+    ApiJson(input): ApiJson<AuditIn>,
+) -> Result<axum::Json<rapport_audit::Audit>, ApiError> {
     check_text("customer", &input.customer)?;
     check_text("reply", &input.reply)?;
     if input.history.len() > rapport_engine::MAX_TURNS {
-        return Err(ApiError::Invalid(format!("`history` has more than {} turns", rapport_engine::MAX_TURNS)));
+        return Err(ApiError::Invalid(format!(
+            "`history` has more than {} turns",
+            rapport_engine::MAX_TURNS
+        )));
     }
     let history: Vec<Turn> = input
         .history
         .iter()
-        .map(|t| Turn { role: t.role.engine(), text: t.text.clone() })
+        .map(|t| Turn {
+            role: t.role.engine(),
+            text: t.text.clone(),
+        })
         .collect();
     let policy = rapport_audit::Policy {
         banned_phrases: state.responder.policy().language.banned_phrases.clone(),
-        required_disclosures: state.responder.policy().language.required_disclosures.clone(),
+        required_disclosures: state
+            .responder
+            .policy()
+            .language
+            .required_disclosures
+            .clone(),
         company_text: Vec::new(),
     };
     let audit = state
@@ -396,12 +427,22 @@ pub async fn audit(State(state): Shared, _p: Principal, ApiJson(input): ApiJson<
     responses((status = 201, description = "Created", body = ConversationOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn create_conversation(State(state): Shared, p: Principal, ApiJson(input): ApiJson<CreateConversation>) -> Result<(StatusCode, axum::Json<ConversationOut>), ApiError> {
-    p.require(&[Role::Admin, Role::Agent, Role::Service], "create conversations")?;
+pub async fn create_conversation(
+    State(state): Shared,
+    p: Principal,
+    ApiJson(input): ApiJson<CreateConversation>,
+) -> Result<(StatusCode, axum::Json<ConversationOut>), ApiError> {
+    p.require(
+        &[Role::Admin, Role::Agent, Role::Service],
+        "create conversations",
+    )?;
     check_id("customer_id", &input.customer_id)?;
     check_id("channel", &input.channel)?;
     let id = format!("c_{}", &crate::crypto::new_api_key()[4..28]);
-    let row = state.store.create_conversation(&id, &p.tenant, &input.customer_id, &input.channel).await?;
+    let row = state
+        .store
+        .create_conversation(&id, &p.tenant, &input.customer_id, &input.channel)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(ConversationOut::from(&row))))
 }
 
@@ -409,7 +450,11 @@ pub async fn create_conversation(State(state): Shared, p: Principal, ApiJson(inp
 #[utoipa::path(get, path = "/v1/conversations", params(ListParams), security(("bearer" = [])),
     responses((status = 200, description = "A page of conversations", body = ConversationPage),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn list_conversations(State(state): Shared, p: Principal, ApiQuery(q): ApiQuery<ListParams>) -> Result<axum::Json<ConversationPage>, ApiError> {
+pub async fn list_conversations(
+    State(state): Shared,
+    p: Principal,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<axum::Json<ConversationPage>, ApiError> {
     let (limit, offset) = page(q.limit, q.offset)?;
     if let Some(s) = &q.status {
         if !["open", "handoff"].contains(&s.as_str()) {
@@ -417,14 +462,27 @@ pub async fn list_conversations(State(state): Shared, p: Principal, ApiQuery(q):
         }
     }
     if q.priority.is_some_and(|p| !(0..=100).contains(&p)) {
-        return Err(ApiError::Invalid("`priority` must be between 0 and 100".into()));
+        return Err(ApiError::Invalid(
+            "`priority` must be between 0 and 100".into(),
+        ));
     }
-    let rows = state.store.list(&p.tenant, q.status.as_deref(), q.priority, limit, offset).await?;
-    Ok(axum::Json(ConversationPage { items: rows.iter().map(ConversationOut::from).collect(), limit, offset }))
+    let rows = state
+        .store
+        .list(&p.tenant, q.status.as_deref(), q.priority, limit, offset)
+        .await?;
+    Ok(axum::Json(ConversationPage {
+        items: rows.iter().map(ConversationOut::from).collect(),
+        limit,
+        offset,
+    }))
 }
 
 async fn load(state: &AppState, p: &Principal, id: &str) -> Result<ConversationRow, ApiError> {
-    state.store.conversation(&p.tenant, id).await?.ok_or(ApiError::NotFound("conversation"))
+    state
+        .store
+        .conversation(&p.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))
 }
 
 fn open_text(state: &AppState, m: &MessageRow) -> Result<String, ApiError> {
@@ -436,7 +494,12 @@ fn open_text(state: &AppState, m: &MessageRow) -> Result<String, ApiError> {
 fn turns(state: &AppState, messages: &[MessageRow]) -> Result<Vec<Turn>, ApiError> {
     messages
         .iter()
-        .map(|m| Ok(Turn { role: TurnRole::parse(&m.role).engine(), text: open_text(state, m)? }))
+        .map(|m| {
+            Ok(Turn {
+                role: TurnRole::parse(&m.role).engine(),
+                text: open_text(state, m)?,
+            })
+        })
         .collect()
 }
 
@@ -444,7 +507,11 @@ fn turns(state: &AppState, messages: &[MessageRow]) -> Result<Vec<Turn>, ApiErro
 #[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The conversation", body = ConversationDetail),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn get_conversation(State(state): Shared, p: Principal, ApiPath(id): ApiPath<String>) -> Result<axum::Json<ConversationDetail>, ApiError> {
+pub async fn get_conversation(
+    State(state): Shared,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<ConversationDetail>, ApiError> {
     let row = load(&state, &p, &id).await?;
     let messages = state.store.messages(&row.id).await?;
     let plain = turns(&state, &messages)?;
@@ -454,7 +521,8 @@ pub async fn get_conversation(State(state): Shared, p: Principal, ApiPath(id): A
     for (m, t) in messages.iter().zip(&plain) {
         let text = if redact_for_role && !m.redacted {
             let entities = state.detector.detect(&t.text);
-            rapport_privacy::apply(&t.text, &entities, Operator::Redact, None, None).unwrap_or_default()
+            rapport_privacy::apply(&t.text, &entities, Operator::Redact, None, None)
+                .unwrap_or_default()
         } else {
             t.text.clone()
         };
@@ -463,30 +531,55 @@ pub async fn get_conversation(State(state): Shared, p: Principal, ApiPath(id): A
             role: TurnRole::parse(&m.role),
             text,
             redacted: m.redacted || redact_for_role,
-            analysis: serde_json::from_str(&m.analysis).ok().filter(|v: &Value| !v.is_null()),
+            analysis: serde_json::from_str(&m.analysis)
+                .ok()
+                .filter(|v: &Value| !v.is_null()),
             created_at: m.created_at,
         });
     }
     let (memory, trajectory) = if plain.is_empty() {
-        (Value::Object(Default::default()), Value::Object(Default::default()))
+        (
+            Value::Object(Default::default()),
+            Value::Object(Default::default()),
+        )
     } else {
         let s = state
             .engine
             .state(&row.id, &Conversation { turns: plain })
             .map_err(|e| ApiError::Invalid(e.to_string()))?;
-        (serde_json::to_value(&s.memory).unwrap_or_default(), serde_json::to_value(&s.trajectory).unwrap_or_default())
+        (
+            serde_json::to_value(&s.memory).unwrap_or_default(),
+            serde_json::to_value(&s.trajectory).unwrap_or_default(),
+        )
     };
     if !redact_for_role && !row.discreet && !messages.is_empty() {
-        state.store.audit(&p.tenant, &p.key_id, "read_raw_text", &row.id, p.role.as_str()).await?;
+        state
+            .store
+            .audit(
+                &p.tenant,
+                &p.key_id,
+                "read_raw_text",
+                &row.id,
+                p.role.as_str(),
+            )
+            .await?;
     }
-    Ok(axum::Json(ConversationDetail { conversation: ConversationOut::from(&row), turns: out_turns, memory, trajectory }))
+    Ok(axum::Json(ConversationDetail {
+        conversation: ConversationOut::from(&row),
+        turns: out_turns,
+        memory,
+        trajectory,
+    }))
 }
 
 /// Priority 0-100 from one customer turn.
 fn priority(a: &rapport_signals::Analysis, high_distress: f32) -> i64 {
     let score = |n: &str| a.signals.get(n).map_or(0.0, |s| s.score);
     let vulnerable = a.vulnerability.present().next().is_some();
-    if a.vulnerability.get("self_harm_risk").is_some_and(|s| s.present()) {
+    if a.vulnerability
+        .get("self_harm_risk")
+        .is_some_and(|s| s.present())
+    {
         return 100;
     }
     let mut p = 60.0 * score("distress") + 20.0 * score("anger").max(score("frustration"));
@@ -511,13 +604,21 @@ fn sensitive_spans(analysis: &Value) -> Vec<(usize, usize)> {
         .values()
         .filter_map(|t| t.get("spans")?.as_array())
         .flatten()
-        .filter_map(|s| Some((s.get("start")?.as_u64()? as usize, s.get("end")?.as_u64()? as usize)))
+        .filter_map(|s| {
+            Some((
+                s.get("start")?.as_u64()? as usize,
+                s.get("end")?.as_u64()? as usize,
+            ))
+        })
         .collect()
 }
 
 /// Text with personal data and the given sensitive phrases redacted (what discreet conversations store).
 fn discreet_text(state: &AppState, text: &str, sensitive: &[(usize, usize)]) -> String {
-    let phrases: Vec<&str> = sensitive.iter().filter_map(|&(s, e)| text.get(s..e)).collect();
+    let phrases: Vec<&str> = sensitive
+        .iter()
+        .filter_map(|&(s, e)| text.get(s..e))
+        .collect();
     let entities = state.detector.detect(text);
     let mut redacted = rapport_privacy::apply(text, &entities, Operator::Redact, None, None)
         .unwrap_or_else(|_| "[REDACTED]".into());
@@ -533,13 +634,21 @@ fn discreet_text(state: &AppState, text: &str, sensitive: &[(usize, usize)]) -> 
     responses((status = 201, description = "Stored", body = MessageOut), (status = 200, description = "Stored before (a retry)", body = MessageOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<MessageIn>) -> Result<(StatusCode, axum::Json<MessageOut>), ApiError> {
+pub async fn append_message(
+    State(state): Shared,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<MessageIn>,
+) -> Result<(StatusCode, axum::Json<MessageOut>), ApiError> {
     p.require(&[Role::Admin, Role::Agent, Role::Service], "add messages")?;
     check_id("client_message_id", &input.client_message_id)?;
     check_text("text", &input.text)?;
     let row = load(&state, &p, &id).await?;
     if row.turn_count as usize >= rapport_engine::MAX_TURNS {
-        return Err(ApiError::Invalid(format!("the conversation already has {} turns", rapport_engine::MAX_TURNS)));
+        return Err(ApiError::Invalid(format!(
+            "the conversation already has {} turns",
+            rapport_engine::MAX_TURNS
+        )));
     }
     let out = |m: &MessageRow, duplicate: bool, priority: i64, status: &str| MessageOut {
         conversation_id: row.id.clone(),
@@ -550,8 +659,15 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
         priority,
         status: status.to_string(),
     };
-    if let Some(m) = state.store.message_by_client_id(&row.id, &input.client_message_id).await? {
-        return Ok((StatusCode::OK, axum::Json(out(&m, true, row.priority, &row.status))));
+    if let Some(m) = state
+        .store
+        .message_by_client_id(&row.id, &input.client_message_id)
+        .await?
+    {
+        return Ok((
+            StatusCode::OK,
+            axum::Json(out(&m, true, row.priority, &row.status)),
+        ));
     }
     let policy = state.responder.policy();
     let analysis = (input.role == TurnRole::Customer).then(|| {
@@ -561,12 +677,19 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
         a
     });
     let sensitive = analysis.as_ref().is_some_and(|a| {
-        policy.discreet.topics.iter().any(|t| a.sensitive_topics.get(t).is_some_and(|s| s.present()))
+        policy
+            .discreet
+            .topics
+            .iter()
+            .any(|t| a.sensitive_topics.get(t).is_some_and(|s| s.present()))
     });
     let discreet = row.discreet || sensitive;
-    let analysis_json = serde_json::to_string(&analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let analysis_json =
+        serde_json::to_string(&analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stored_text = if discreet {
-        let spans = serde_json::from_str(&analysis_json).map(|v: Value| sensitive_spans(&v)).unwrap_or_default();
+        let spans = serde_json::from_str(&analysis_json)
+            .map(|v: Value| sensitive_spans(&v))
+            .unwrap_or_default();
         discreet_text(&state, &input.text, &spans)
     } else {
         input.text.clone()
@@ -586,7 +709,10 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
         .await?;
     if !inserted {
         // A concurrent retry won the race: same answer as a retry.
-        return Ok((StatusCode::OK, axum::Json(out(&message, true, row.priority, &row.status))));
+        return Ok((
+            StatusCode::OK,
+            axum::Json(out(&message, true, row.priority, &row.status)),
+        ));
     }
     if sensitive && !row.discreet {
         // The conversation just became discreet: earlier turns are rewritten redacted.
@@ -595,8 +721,12 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
                 continue;
             }
             let text = open_text(&state, &m)?;
-            let spans = serde_json::from_str(&m.analysis).map(|v: Value| sensitive_spans(&v)).unwrap_or_default();
-            let (k, s) = state.keyring.seal(discreet_text(&state, &text, &spans).as_bytes(), &row.id);
+            let spans = serde_json::from_str(&m.analysis)
+                .map(|v: Value| sensitive_spans(&v))
+                .unwrap_or_default();
+            let (k, s) = state
+                .keyring
+                .seal(discreet_text(&state, &text, &spans).as_bytes(), &row.id);
             state.store.rewrite_message(m.id, &k, &s, true).await?;
         }
     }
@@ -604,9 +734,19 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
     let mut signals: Vec<String> = Vec::new();
     let mut alert = None;
     if let Some(a) = &analysis {
-        signals = a.signals.present().chain(a.vulnerability.present()).chain(a.sensitive_topics.present()).map(str::to_string).collect();
+        signals = a
+            .signals
+            .present()
+            .chain(a.vulnerability.present())
+            .chain(a.sensitive_topics.present())
+            .map(str::to_string)
+            .collect();
         // Priority follows the latest customer turn, but an open alarm (self-harm) stays at the top.
-        prio = if row.priority >= 100 { 100 } else { priority(a, policy.thresholds.high_distress) };
+        prio = if row.priority >= 100 {
+            100
+        } else {
+            priority(a, policy.thresholds.high_distress)
+        };
         if signals.iter().any(|s| s == "human_request") && status == "open" {
             status = "handoff".into();
             alert = Some("handoff");
@@ -614,7 +754,11 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
         if signals.iter().any(|s| s == "self_harm_risk") {
             status = "handoff".into();
             alert = Some("self_harm_risk");
-        } else if alert.is_none() && a.signals.get("distress").is_some_and(|d| d.score >= policy.thresholds.high_distress) {
+        } else if alert.is_none()
+            && a.signals
+                .get("distress")
+                .is_some_and(|d| d.score >= policy.thresholds.high_distress)
+        {
             alert = Some("distress_spike");
         }
     }
@@ -625,8 +769,22 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
         "intent": analysis.as_ref().map(|a| a.intent.label.clone()),
         "last_role": input.role.as_str(),
     });
-    let summary = if analysis.is_some() { summary.to_string() } else { row.summary.clone() };
-    state.store.update_conversation(&row.id, &status, prio, discreet, row.turn_count + 1, &summary).await?;
+    let summary = if analysis.is_some() {
+        summary.to_string()
+    } else {
+        row.summary.clone()
+    };
+    state
+        .store
+        .update_conversation(
+            &row.id,
+            &status,
+            prio,
+            discreet,
+            row.turn_count + 1,
+            &summary,
+        )
+        .await?;
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
         tenant: p.tenant.clone(),
         kind,
@@ -641,7 +799,10 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
     if let Some(a) = alert {
         events::publish(&state, event("alert", Some(a)));
     }
-    Ok((StatusCode::CREATED, axum::Json(out(&message, false, prio, &status))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(out(&message, false, prio, &status)),
+    ))
 }
 
 /// Decides and writes the next reply: strategy, reply, audit, memory, trajectory, handoff.
@@ -649,19 +810,30 @@ pub async fn append_message(State(state): Shared, p: Principal, ApiPath(id): Api
     responses((status = 200, description = "The reply", body = Object),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn reply(State(state): Shared, p: Principal, ApiPath(id): ApiPath<String>) -> Result<axum::Json<rapport_engine::respond::Response>, ApiError> {
-    p.require(&[Role::Admin, Role::Agent, Role::Service], "ask for replies")?;
+pub async fn reply(
+    State(state): Shared,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<rapport_engine::respond::Response>, ApiError> {
+    p.require(
+        &[Role::Admin, Role::Agent, Role::Service],
+        "ask for replies",
+    )?;
     let row = load(&state, &p, &id).await?;
     let messages = state.store.messages(&row.id).await?;
     if messages.is_empty() {
-        return Err(ApiError::Invalid("the conversation has no turns yet".into()));
+        return Err(ApiError::Invalid(
+            "the conversation has no turns yet".into(),
+        ));
     }
     let turns = turns(&state, &messages)?;
     let worker = state.clone();
     let conversation_id = row.id.clone();
     // The engine is synchronous and may wait on an LLM: it runs off the async workers.
     let response = tokio::task::spawn_blocking(move || {
-        worker.responder.reply(&conversation_id, &Conversation { turns })
+        worker
+            .responder
+            .reply(&conversation_id, &Conversation { turns })
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -674,22 +846,35 @@ pub async fn reply(State(state): Shared, p: Principal, ApiPath(id): ApiPath<Stri
     state.store.save_vault(&row.id, &key_id, &sealed).await?;
     if let Some(h) = &response.handoff {
         let status = "handoff";
-        state.store.update_conversation(&row.id, status, row.priority.max(match h.priority {
-            rapport_engine::handoff::Priority::Urgent => 100,
-            rapport_engine::handoff::Priority::High => 80,
-            rapport_engine::handoff::Priority::Normal => row.priority,
-        }), row.discreet, row.turn_count, &row.summary).await?;
+        state
+            .store
+            .update_conversation(
+                &row.id,
+                status,
+                row.priority.max(match h.priority {
+                    rapport_engine::handoff::Priority::Urgent => 100,
+                    rapport_engine::handoff::Priority::High => 80,
+                    rapport_engine::handoff::Priority::Normal => row.priority,
+                }),
+                row.discreet,
+                row.turn_count,
+                &row.summary,
+            )
+            .await?;
         if row.status != "handoff" {
-            events::publish(&state, Event {
-                tenant: p.tenant.clone(),
-                kind: "handoff",
-                alert: Some("handoff"),
-                conversation_id: row.id.clone(),
-                priority: row.priority,
-                status: status.into(),
-                signals: response.signals.iter().map(|s| s.to_string()).collect(),
-                at: now_ms(),
-            });
+            events::publish(
+                &state,
+                Event {
+                    tenant: p.tenant.clone(),
+                    kind: "handoff",
+                    alert: Some("handoff"),
+                    conversation_id: row.id.clone(),
+                    priority: row.priority,
+                    status: status.into(),
+                    signals: response.signals.iter().map(|s| s.to_string()).collect(),
+                    at: now_ms(),
+                },
+            );
         }
     }
     Ok(axum::Json(response))
@@ -699,17 +884,28 @@ pub async fn reply(State(state): Shared, p: Principal, ApiPath(id): ApiPath<Stri
 #[utoipa::path(get, path = "/v1/events", security(("bearer" = [])),
     responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = String),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn events(State(state): Shared, p: Principal) -> Result<Sse<impl tokio_stream::Stream<Item = Result<SseEvent, std::convert::Infallible>>>, ApiError> {
-    p.require(&[Role::Admin, Role::Agent, Role::Analyst], "watch live events")?;
+pub async fn events(
+    State(state): Shared,
+    p: Principal,
+) -> Result<
+    Sse<impl tokio_stream::Stream<Item = Result<SseEvent, std::convert::Infallible>>>,
+    ApiError,
+> {
+    p.require(
+        &[Role::Admin, Role::Agent, Role::Analyst],
+        "watch live events",
+    )?;
     let tenant = p.tenant.clone();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(state.events.subscribe()).filter_map(move |e| {
-        let e = e.ok()?;
-        if e.tenant != tenant {
-            return None;
-        }
-        let data = serde_json::to_string(&e).ok()?;
-        Some(Ok(SseEvent::default().event(e.kind).data(data)))
-    });
+    let stream = tokio_stream::wrappers::BroadcastStream::new(state.events.subscribe()).filter_map(
+        move |e| {
+            let e = e.ok()?;
+            if e.tenant != tenant {
+                return None;
+            }
+            let data = serde_json::to_string(&e).ok()?;
+            Some(Ok(SseEvent::default().event(e.kind).data(data)))
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -717,26 +913,48 @@ pub async fn events(State(state): Shared, p: Principal) -> Result<Sse<impl tokio
 #[utoipa::path(delete, path = "/v1/customers/{customer_id}", params(("customer_id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Erasure receipt", body = Receipt),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn erase_customer(State(state): Shared, p: Principal, ApiPath(customer_id): ApiPath<String>) -> Result<axum::Json<Receipt>, ApiError> {
+pub async fn erase_customer(
+    State(state): Shared,
+    p: Principal,
+    ApiPath(customer_id): ApiPath<String>,
+) -> Result<axum::Json<Receipt>, ApiError> {
     p.require(&[Role::Admin], "erase customers")?;
     check_id("customer_id", &customer_id)?;
     let counts = state.store.erase_customer(&p.tenant, &customer_id).await?;
-    let customer_hash = hex::encode(sha2::Sha256::digest(format!("{}\u{0}{customer_id}", p.tenant).as_bytes()));
+    let customer_hash = hex::encode(sha2::Sha256::digest(
+        format!("{}\u{0}{customer_id}", p.tenant).as_bytes(),
+    ));
     state
         .store
-        .audit(&p.tenant, &p.key_id, "erase_customer", &customer_hash, &serde_json::to_string(&counts).unwrap_or_default())
+        .audit(
+            &p.tenant,
+            &p.key_id,
+            "erase_customer",
+            &customer_hash,
+            &serde_json::to_string(&counts).unwrap_or_default(),
+        )
         .await?;
-    Ok(axum::Json(Receipt { customer_hash, erased_at: now_ms(), counts }))
+    Ok(axum::Json(Receipt {
+        customer_hash,
+        erased_at: now_ms(),
+        counts,
+    }))
 }
 
 /// The tenant's audit log: erasures, reads of raw text, retention sweeps; newest first.
 #[utoipa::path(get, path = "/v1/audit-log", params(PageParams), security(("bearer" = [])),
     responses((status = 200, description = "Audit log entries", body = AuditLogPage),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn audit_log(State(state): Shared, p: Principal, ApiQuery(q): ApiQuery<PageParams>) -> Result<axum::Json<AuditLogPage>, ApiError> {
+pub async fn audit_log(
+    State(state): Shared,
+    p: Principal,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> Result<axum::Json<AuditLogPage>, ApiError> {
     p.require(&[Role::Admin], "read the audit log")?;
     let (limit, offset) = page(q.limit, q.offset)?;
-    Ok(axum::Json(AuditLogPage { items: state.store.audit_log(&p.tenant, limit, offset).await? }))
+    Ok(axum::Json(AuditLogPage {
+        items: state.store.audit_log(&p.tenant, limit, offset).await?,
+    }))
 }
 
 /// Sets the tenant's retention and alert webhook.
@@ -744,25 +962,48 @@ pub async fn audit_log(State(state): Shared, p: Principal, ApiQuery(q): ApiQuery
     responses((status = 200, description = "Saved", body = TenantOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn update_tenant(State(state): Shared, p: Principal, ApiJson(input): ApiJson<TenantIn>) -> Result<axum::Json<TenantOut>, ApiError> {
+pub async fn update_tenant(
+    State(state): Shared,
+    p: Principal,
+    ApiJson(input): ApiJson<TenantIn>,
+) -> Result<axum::Json<TenantOut>, ApiError> {
     p.require(&[Role::Admin], "change tenant settings")?;
     if !(1..=3650).contains(&input.retention_days) {
-        return Err(ApiError::Invalid("`retention_days` must be between 1 and 3650".into()));
+        return Err(ApiError::Invalid(
+            "`retention_days` must be between 1 and 3650".into(),
+        ));
     }
     if let Some(url) = &input.webhook_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
-            return Err(ApiError::Invalid("`webhook_url` must be an http(s) URL".into()));
+            return Err(ApiError::Invalid(
+                "`webhook_url` must be an http(s) URL".into(),
+            ));
         }
         if input.webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
-            return Err(ApiError::Invalid("`webhook_secret` of at least 16 characters is required with a webhook".into()));
+            return Err(ApiError::Invalid(
+                "`webhook_secret` of at least 16 characters is required with a webhook".into(),
+            ));
         }
     }
     state
         .store
-        .set_tenant(&p.tenant, &TenantSettings { retention_days: input.retention_days, webhook_url: input.webhook_url.clone(), webhook_secret: input.webhook_secret })
+        .set_tenant(
+            &p.tenant,
+            &TenantSettings {
+                retention_days: input.retention_days,
+                webhook_url: input.webhook_url.clone(),
+                webhook_secret: input.webhook_secret,
+            },
+        )
         .await?;
-    state.store.audit(&p.tenant, &p.key_id, "update_tenant", &p.tenant, "").await?;
-    Ok(axum::Json(TenantOut { retention_days: input.retention_days, webhook_url: input.webhook_url }))
+    state
+        .store
+        .audit(&p.tenant, &p.key_id, "update_tenant", &p.tenant, "")
+        .await?;
+    Ok(axum::Json(TenantOut {
+        retention_days: input.retention_days,
+        webhook_url: input.webhook_url,
+    }))
 }
 
 #[derive(Debug)]

@@ -18,7 +18,9 @@ pub enum CryptoError {
     Key { variable: &'static str, why: String },
     #[error("no key with id {0} (was it rotated away? add it to {PREVIOUS_KEYS_ENV})")]
     UnknownKey(String),
-    #[error("a sealed record failed authentication (wrong key, another record's data, or tampering)")]
+    #[error(
+        "a sealed record failed authentication (wrong key, another record's data, or tampering)"
+    )]
     Tampered,
 }
 
@@ -125,7 +127,9 @@ impl Keyring {
                     aad: context.as_bytes(),
                 },
             )
-            .unwrap_or_else(|_| unreachable!("ChaCha20-Poly1305 encryption of a slice cannot fail"));
+            .unwrap_or_else(|_| {
+                unreachable!("ChaCha20-Poly1305 encryption of a slice cannot fail")
+            });
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         (self.current.id.clone(), out)
@@ -151,7 +155,9 @@ impl Keyring {
 
     /// The key that seals pseudonym vaults, derived from the current key.
     pub fn vault_key(&self, key_id: &str) -> Result<rapport_privacy::VaultKey, CryptoError> {
-        Ok(rapport_privacy::VaultKey::new(self.key(key_id)?.derive("vault")))
+        Ok(rapport_privacy::VaultKey::new(
+            self.key(key_id)?.derive("vault"),
+        ))
     }
 }
 
@@ -188,11 +194,20 @@ mod tests {
         let ring = Keyring::new(key("a"), vec![]);
         let (id, sealed) = ring.seal(b"my card is 4111", "conv-1");
         assert!(!sealed.windows(4).any(|w| w == b"4111"));
-        assert_eq!(ring.open(&id, &sealed, "conv-1").expect("open"), b"my card is 4111");
-        assert_eq!(ring.open(&id, &sealed, "conv-2"), Err(CryptoError::Tampered));
+        assert_eq!(
+            ring.open(&id, &sealed, "conv-1").expect("open"),
+            b"my card is 4111"
+        );
+        assert_eq!(
+            ring.open(&id, &sealed, "conv-2"),
+            Err(CryptoError::Tampered)
+        );
         let mut flipped = sealed.clone();
         flipped[20] ^= 1;
-        assert_eq!(ring.open(&id, &flipped, "conv-1"), Err(CryptoError::Tampered));
+        assert_eq!(
+            ring.open(&id, &flipped, "conv-1"),
+            Err(CryptoError::Tampered)
+        );
     }
 
     #[test]
@@ -203,7 +218,10 @@ mod tests {
         assert_ne!(rotated.current_id(), id);
         assert_eq!(rotated.open(&id, &sealed, "c").expect("open"), b"hello");
         let forgotten = Keyring::new(key("b"), vec![]);
-        assert!(matches!(forgotten.open(&id, &sealed, "c"), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(
+            forgotten.open(&id, &sealed, "c"),
+            Err(CryptoError::UnknownKey(_))
+        ));
     }
 
     #[test]

@@ -71,7 +71,14 @@ async fn deliver(state: &Arc<AppState>, event: &Event) {
         };
         let _ = state
             .store
-            .log_delivery(&event.tenant, &event.conversation_id, name, attempt as i64, status, &error)
+            .log_delivery(
+                &event.tenant,
+                &event.conversation_id,
+                name,
+                attempt as i64,
+                status,
+                &error,
+            )
             .await;
         if (200..300).contains(&status) {
             break;

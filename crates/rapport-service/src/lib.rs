@@ -24,7 +24,9 @@ pub async fn rotate(store: &Store, keyring: &Keyring) -> Result<(u64, u64), Rota
         for m in batch {
             let plain = keyring.open(&m.key_id, &m.text, &m.conversation_id)?;
             let (key_id, sealed) = keyring.seal(&plain, &m.conversation_id);
-            store.rewrite_message(m.id, &key_id, &sealed, m.redacted).await?;
+            store
+                .rewrite_message(m.id, &key_id, &sealed, m.redacted)
+                .await?;
             messages += 1;
         }
     }

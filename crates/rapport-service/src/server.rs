@@ -96,7 +96,9 @@ fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
                 .unwrap_or_else(|_| PrometheusBuilder::new())
                 .build_recorder();
             let handle = recorder.handle();
@@ -108,9 +110,17 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 impl AppState {
-    pub fn new(store: Store, keyring: Keyring, responder: Arc<Responder>, engine: Arc<Engine>, settings: Settings) -> Self {
-        let per_second = NonZeroU32::new(settings.rate_limit_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.rate_limit_per_second.saturating_mul(2).max(1)).unwrap_or(NonZeroU32::MIN);
+    pub fn new(
+        store: Store,
+        keyring: Keyring,
+        responder: Arc<Responder>,
+        engine: Arc<Engine>,
+        settings: Settings,
+    ) -> Self {
+        let per_second =
+            NonZeroU32::new(settings.rate_limit_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.rate_limit_per_second.saturating_mul(2).max(1))
+            .unwrap_or(NonZeroU32::MIN);
         Self {
             store,
             keyring,
@@ -156,7 +166,10 @@ impl Principal {
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
         let key = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -224,7 +237,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/analyze", post(api::analyze))
         .route("/v1/redact", post(api::redact))
         .route("/v1/audit", post(api::audit))
-        .route("/v1/conversations", post(api::create_conversation).get(api::list_conversations))
+        .route(
+            "/v1/conversations",
+            post(api::create_conversation).get(api::list_conversations),
+        )
         .route("/v1/conversations/{id}", get(api::get_conversation))
         .route("/v1/conversations/{id}/messages", post(api::append_message))
         .route("/v1/conversations/{id}/reply", post(api::reply))
@@ -251,7 +267,13 @@ pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                         tracing::info!(%tenant, conversations = n, "retention: deleted expired conversations");
                         let _ = state
                             .store
-                            .audit(&tenant, "system", "retention", "conversations", &format!("{n} deleted"))
+                            .audit(
+                                &tenant,
+                                "system",
+                                "retention",
+                                "conversations",
+                                &format!("{n} deleted"),
+                            )
                             .await;
                     }
                 }
@@ -304,4 +326,3 @@ pub fn forget_cached_keys(state: &AppState) {
         keys.clear();
     }
 }
-

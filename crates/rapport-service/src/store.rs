@@ -177,10 +177,22 @@ impl Store {
                         Box::pin(async move {
                             // WAL: readers never block the writer; NORMAL sync: a committed write
                             // survives a crash of the process (not of the machine's power).
-                            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA journal_mode = WAL")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA busy_timeout = 10000")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA foreign_keys = ON")
+                                .execute(&mut *conn)
+                                .await?;
+                            // Erased rows are overwritten, not left in free pages.
+                            sqlx::query("PRAGMA secure_delete = ON")
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(())
                         })
                     })
@@ -191,8 +203,16 @@ impl Store {
         };
         let store = Self { pool, backend };
         match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&store.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&store.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&store.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&store.pool)
+                    .await?
+            }
         }
         Ok(store)
     }
@@ -369,7 +389,13 @@ impl Store {
     }
 
     /// Rewrites a message's text (discreet mode redacting earlier turns; key rotation).
-    pub async fn rewrite_message(&self, id: i64, key_id: &str, text: &[u8], redacted: bool) -> Result<()> {
+    pub async fn rewrite_message(
+        &self,
+        id: i64,
+        key_id: &str,
+        text: &[u8],
+        redacted: bool,
+    ) -> Result<()> {
         sqlx::query("UPDATE messages SET key_id = $1, text = $2, redacted = $3 WHERE id = $4")
             .bind(key_id)
             .bind(text.to_vec())
@@ -441,16 +467,15 @@ impl Store {
     /// Deletes every conversation, message, vault and webhook delivery of a customer, in one transaction.
     pub async fn erase_customer(&self, tenant: &str, customer_id: &str) -> Result<ErasureCounts> {
         let mut tx = self.pool.begin().await?;
-        let ids: Vec<String> = sqlx::query(
-            "SELECT id FROM conversations WHERE tenant_id = $1 AND customer_id = $2",
-        )
-        .bind(tenant)
-        .bind(customer_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
+        let ids: Vec<String> =
+            sqlx::query("SELECT id FROM conversations WHERE tenant_id = $1 AND customer_id = $2")
+                .bind(tenant)
+                .bind(customer_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?;
         let mut counts = ErasureCounts::default();
         for id in &ids {
             counts.messages += sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
@@ -514,7 +539,14 @@ impl Store {
         Ok(per_tenant)
     }
 
-    pub async fn audit(&self, tenant: &str, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
+    pub async fn audit(
+        &self,
+        tenant: &str,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit_log (tenant_id, actor, action, target, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -529,7 +561,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn audit_log(&self, tenant: &str, limit: i64, offset: i64) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_log(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT id, actor, action, target, detail, created_at FROM audit_log WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
         )
@@ -597,13 +634,26 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("vault_key_id")?, r.try_get("vault")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("vault_key_id")?,
+                    r.try_get("vault")?,
+                ))
+            })
             .collect()
     }
 
     /// Counts rows of a table (tests and health reports).
     pub async fn count(&self, table: &str) -> Result<i64> {
-        let allowed = ["tenants", "api_keys", "conversations", "messages", "audit_log", "webhook_deliveries"];
+        let allowed = [
+            "tenants",
+            "api_keys",
+            "conversations",
+            "messages",
+            "audit_log",
+            "webhook_deliveries",
+        ];
         if !allowed.contains(&table) {
             return Ok(0);
         }

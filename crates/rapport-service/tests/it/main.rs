@@ -1,0 +1,262 @@
+//! The storage suite, run against SQLite always and against PostgreSQL when `RAPPORT_TEST_POSTGRES_URL`
+//! is set (CI sets it and fails if it is missing).
+
+use rapport_service::store::{NewMessage, Store, TenantSettings};
+use sqlx::Row;
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    )
+}
+
+async fn suite(store: &Store) {
+    let tenant = unique("t");
+    let other = unique("u");
+    store.ensure_tenant(&tenant).await.expect("tenant");
+    store
+        .ensure_tenant(&tenant)
+        .await
+        .expect("ensure is idempotent");
+    let hash = format!("{:0>64}", unique("h").replace(['-', 't', 'h'], ""));
+    let id = store
+        .create_key(&tenant, "agent", &hash)
+        .await
+        .expect("key");
+    let found = store
+        .find_key(&hash)
+        .await
+        .expect("find")
+        .expect("key exists");
+    assert_eq!(
+        (
+            found.id.as_str(),
+            found.tenant.as_str(),
+            found.role.as_str()
+        ),
+        (id.as_str(), tenant.as_str(), "agent")
+    );
+    assert!(store
+        .find_key(&"f".repeat(64))
+        .await
+        .expect("find")
+        .is_none());
+
+    let conv = unique("c");
+    let customer = unique("cust");
+    store
+        .create_conversation(&conv, &tenant, &customer, "chat")
+        .await
+        .expect("conversation");
+    assert!(
+        store
+            .conversation(&other, &conv)
+            .await
+            .expect("get")
+            .is_none(),
+        "another tenant sees nothing"
+    );
+    let row = store
+        .conversation(&tenant, &conv)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!((row.status.as_str(), row.turn_count), ("open", 0));
+
+    let message = |client: &'static str| NewMessage {
+        conversation_id: &conv,
+        client_message_id: client,
+        role: "customer",
+        key_id: "k1",
+        text: b"sealed bytes",
+        redacted: false,
+        analysis: "null",
+    };
+    let (first, new) = store.append(&message("m1")).await.expect("append");
+    assert!(new);
+    let (again, new_again) = store.append(&message("m1")).await.expect("retry");
+    assert!(!new_again, "a retry writes nothing");
+    assert_eq!(first.id, again.id);
+    store.append(&message("m2")).await.expect("append");
+    let messages = store.messages(&conv).await.expect("messages");
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m.client_message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m1", "m2"]
+    );
+    assert_eq!(messages[0].text, b"sealed bytes");
+
+    store
+        .update_conversation(&conv, "handoff", 90, true, 2, "{\"signals\":[]}")
+        .await
+        .expect("update");
+    let low = unique("c");
+    store
+        .create_conversation(&low, &tenant, &unique("cust"), "email")
+        .await
+        .expect("second");
+    let listed = store.list(&tenant, None, None, 10, 0).await.expect("list");
+    assert_eq!(
+        listed.first().map(|c| c.id.as_str()),
+        Some(conv.as_str()),
+        "highest priority first"
+    );
+    assert_eq!(
+        store
+            .list(&tenant, Some("handoff"), None, 10, 0)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list(&tenant, None, Some(50), 10, 0)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list(&tenant, None, None, 1, 1)
+            .await
+            .expect("page")
+            .len(),
+        1
+    );
+
+    store
+        .save_vault(&conv, "k1", b"sealed vault")
+        .await
+        .expect("vault");
+    store
+        .log_delivery(&tenant, &conv, "handoff", 1, 500, "down")
+        .await
+        .expect("delivery");
+    let counts = store
+        .erase_customer(&tenant, &customer)
+        .await
+        .expect("erase");
+    assert_eq!(
+        (
+            counts.conversations,
+            counts.messages,
+            counts.vaults,
+            counts.webhook_deliveries
+        ),
+        (1, 2, 1, 1)
+    );
+    for (table, column) in [
+        ("conversations", "id"),
+        ("messages", "conversation_id"),
+        ("webhook_deliveries", "conversation_id"),
+    ] {
+        let n: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"
+        ))
+        .bind(&conv)
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+        .try_get("n")
+        .expect("n");
+        assert_eq!(n, 0, "{table} still holds the erased conversation");
+    }
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM conversations WHERE customer_id = $1")
+        .bind(&customer)
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+        .try_get("n")
+        .expect("n");
+    assert_eq!(n, 0);
+
+    store
+        .audit(&tenant, "key1", "erase_customer", "hash", "{}")
+        .await
+        .expect("audit");
+    let log = store.audit_log(&tenant, 10, 0).await.expect("log");
+    assert_eq!(log.len(), 1);
+    assert!(store
+        .audit_log(&other, 10, 0)
+        .await
+        .expect("log")
+        .is_empty());
+
+    // Retention: with 1 day, a conversation idle for two days goes.
+    store
+        .set_tenant(
+            &tenant,
+            &TenantSettings {
+                retention_days: 1,
+                webhook_url: None,
+                webhook_secret: None,
+            },
+        )
+        .await
+        .expect("settings");
+    let swept = store
+        .sweep_retention(rapport_service::store::now_ms() + 2 * 86_400_000)
+        .await
+        .expect("sweep");
+    assert!(
+        swept.iter().any(|(t, n)| *t == tenant && *n == 1),
+        "{swept:?}"
+    );
+    assert!(store
+        .conversation(&tenant, &low)
+        .await
+        .expect("get")
+        .is_none());
+    store.ping().await.expect("ping");
+}
+
+#[tokio::test]
+async fn storage_suite_on_sqlite() {
+    let dir = std::env::temp_dir().join(unique("rapport-store"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Store::connect(&format!("sqlite://{}", dir.join("r.db").display()))
+        .await
+        .expect("sqlite");
+    suite(&store).await;
+    let check: String = sqlx::query("PRAGMA integrity_check")
+        .fetch_one(store.pool())
+        .await
+        .expect("integrity")
+        .try_get(0)
+        .expect("result");
+    assert_eq!(check, "ok");
+}
+
+#[tokio::test]
+async fn storage_suite_on_postgres() {
+    let Some(url) = std::env::var("RAPPORT_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the PostgreSQL suite: set RAPPORT_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: RAPPORT_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let store = Store::connect(&url).await.expect("postgres");
+    suite(&store).await;
+}
+
+#[tokio::test]
+async fn bad_database_urls_are_explained() {
+    let err = Store::connect("mysql://x").await.expect_err("unsupported");
+    assert!(
+        err.to_string().contains("sqlite:// or postgres://"),
+        "{err}"
+    );
+}

@@ -103,15 +103,18 @@ impl TurnRole {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextIn {
+    #[schema(min_length = 1, max_length = 16384, pattern = r"\S")]
     pub text: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedactIn {
+    #[schema(min_length = 1, max_length = 16384, pattern = r"\S")]
     pub text: String,
-    /// `redact` (default), `mask` or `hash`.
+    /// `redact` (default), `mask` or `hash` (needs RAPPORT_HASH_KEY on the server).
     #[serde(default)]
+    #[schema(pattern = "^(redact|mask|hash)$")]
     pub operator: Option<String>,
 }
 
@@ -126,23 +129,37 @@ pub struct RedactOut {
 #[serde(deny_unknown_fields)]
 pub struct TurnIn {
     pub role: TurnRole,
+    #[schema(max_length = 16384)]
     pub text: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditIn {
+    #[schema(min_length = 1, max_length = 16384, pattern = r"\S")]
     pub customer: String,
+    #[schema(min_length = 1, max_length = 16384, pattern = r"\S")]
     pub reply: String,
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub history: Vec<TurnIn>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversation {
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub customer_id: String,
     #[serde(default = "default_channel")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub channel: String,
 }
 
@@ -213,8 +230,14 @@ pub struct ConversationDetail {
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
     /// The caller's id for this message: a retry with the same id returns the stored message.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub client_message_id: String,
     pub role: TurnRole,
+    #[schema(min_length = 1, max_length = 16384, pattern = r"\S")]
     pub text: String,
 }
 
@@ -234,11 +257,15 @@ pub struct MessageOut {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// `open` or `handoff`.
+    #[param(pattern = "^(open|handoff)$")]
     pub status: Option<String>,
     /// Minimum priority (0-100).
+    #[param(minimum = 0, maximum = 100)]
     pub priority: Option<i64>,
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: Option<i64>,
 }
 
@@ -260,7 +287,9 @@ pub struct Receipt {
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: Option<i64>,
 }
 
@@ -274,10 +303,14 @@ pub struct AuditLogPage {
 #[serde(deny_unknown_fields)]
 pub struct TenantIn {
     /// Conversations idle longer than this are deleted (1-3650).
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: i64,
     /// Where alerts are POSTed (http or https); null turns webhooks off.
+    #[schema(pattern = "^https?://[^\\s]+$", max_length = 2048)]
     pub webhook_url: Option<String>,
-    /// The HMAC-SHA256 key of the `X-Rapport-Signature` header (at least 16 characters).
+    /// The HMAC-SHA256 key of the `X-Rapport-Signature` header (at least 16 characters; required with a
+    /// webhook).
+    #[schema(min_length = 16, max_length = 256)]
     pub webhook_secret: Option<String>,
 }
 
@@ -633,7 +666,7 @@ fn discreet_text(state: &AppState, text: &str, sensitive: &[(usize, usize)]) -> 
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", params(("id" = String, Path)), request_body = MessageIn, security(("bearer" = [])),
     responses((status = 201, description = "Stored", body = MessageOut), (status = 200, description = "Stored before (a retry)", body = MessageOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn append_message(
     State(state): Shared,
     p: Principal,
@@ -809,7 +842,7 @@ pub async fn append_message(
 #[utoipa::path(post, path = "/v1/conversations/{id}/reply", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The reply", body = Object),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn reply(
     State(state): Shared,
     p: Principal,
@@ -837,7 +870,7 @@ pub async fn reply(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let key_id = state.keyring.current_id().to_string();
     let sealed = response
         .vault

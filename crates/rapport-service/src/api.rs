@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{self, Event};
-use crate::server::{AppState, Principal, Role};
+use crate::server::{AppState, Cached, Principal, Role};
 use crate::store::{
     now_ms, ConversationRow, ErasureCounts, MessageRow, NewMessage, TenantSettings,
 };
@@ -510,6 +510,45 @@ pub async fn list_conversations(
     }))
 }
 
+/// The facts of a conversation of the caller's tenant that appending needs, from the cache when there.
+async fn facts(state: &AppState, p: &Principal, id: &str) -> Result<Cached, ApiError> {
+    let cached = state
+        .conversations
+        .read()
+        .ok()
+        .and_then(|c| c.get(id).cloned());
+    match cached {
+        Some(c) if c.tenant == p.tenant => Ok(c),
+        Some(_) => Err(ApiError::NotFound("conversation")),
+        None => {
+            let row = load(state, p, id).await?;
+            let c = Cached {
+                tenant: row.tenant,
+                discreet: row.discreet,
+                turn_count: row.turn_count,
+                priority: row.priority,
+                status: row.status,
+            };
+            if let Ok(mut cache) = state.conversations.write() {
+                cache.insert(id.to_string(), c.clone());
+            }
+            Ok(c)
+        }
+    }
+}
+
+/// Forgets cached conversation facts (after erasure, or a change outside the append path).
+fn forget(state: &AppState, id: Option<&str>) {
+    if let Ok(mut cache) = state.conversations.write() {
+        match id {
+            Some(id) => {
+                cache.remove(id);
+            }
+            None => cache.clear(),
+        }
+    }
+}
+
 async fn load(state: &AppState, p: &Principal, id: &str) -> Result<ConversationRow, ApiError> {
     state
         .store
@@ -676,7 +715,7 @@ pub async fn append_message(
     p.require(&[Role::Admin, Role::Agent, Role::Service], "add messages")?;
     check_id("client_message_id", &input.client_message_id)?;
     check_text("text", &input.text)?;
-    let row = load(&state, &p, &id).await?;
+    let row = facts(&state, &p, &id).await?;
     if row.turn_count as usize >= rapport_engine::MAX_TURNS {
         return Err(ApiError::Invalid(format!(
             "the conversation already has {} turns",
@@ -684,7 +723,7 @@ pub async fn append_message(
         )));
     }
     let out = |m: &MessageRow, duplicate: bool, priority: i64, status: &str| MessageOut {
-        conversation_id: row.id.clone(),
+        conversation_id: id.clone(),
         client_message_id: m.client_message_id.clone(),
         role: TurnRole::parse(&m.role),
         duplicate,
@@ -692,16 +731,7 @@ pub async fn append_message(
         priority,
         status: status.to_string(),
     };
-    if let Some(m) = state
-        .store
-        .message_by_client_id(&row.id, &input.client_message_id)
-        .await?
-    {
-        return Ok((
-            StatusCode::OK,
-            axum::Json(out(&m, true, row.priority, &row.status)),
-        ));
-    }
+    // A retry is answered by the insert's unique constraint below: no lookup first on the hot path.
     let policy = state.responder.policy();
     let analysis = (input.role == TurnRole::Customer).then(|| {
         let started = std::time::Instant::now();
@@ -727,11 +757,11 @@ pub async fn append_message(
     } else {
         input.text.clone()
     };
-    let (key_id, sealed) = state.keyring.seal(stored_text.as_bytes(), &row.id);
+    let (key_id, sealed) = state.keyring.seal(stored_text.as_bytes(), &id);
     let (message, inserted) = state
         .store
         .append(&NewMessage {
-            conversation_id: &row.id,
+            conversation_id: &id,
             client_message_id: &input.client_message_id,
             role: input.role.as_str(),
             key_id: &key_id,
@@ -741,7 +771,7 @@ pub async fn append_message(
         })
         .await?;
     if !inserted {
-        // A concurrent retry won the race: same answer as a retry.
+        // A retry (or a concurrent retry that won the race): the stored message, nothing written.
         return Ok((
             StatusCode::OK,
             axum::Json(out(&message, true, row.priority, &row.status)),
@@ -749,7 +779,7 @@ pub async fn append_message(
     }
     if sensitive && !row.discreet {
         // The conversation just became discreet: earlier turns are rewritten redacted.
-        for m in state.store.messages(&row.id).await? {
+        for m in state.store.messages(&id).await? {
             if m.redacted {
                 continue;
             }
@@ -759,13 +789,14 @@ pub async fn append_message(
                 .unwrap_or_default();
             let (k, s) = state
                 .keyring
-                .seal(discreet_text(&state, &text, &spans).as_bytes(), &row.id);
+                .seal(discreet_text(&state, &text, &spans).as_bytes(), &id);
             state.store.rewrite_message(m.id, &k, &s, true).await?;
         }
     }
-    let (mut prio, mut status) = (row.priority, row.status.clone());
     let mut signals: Vec<String> = Vec::new();
     let mut alert = None;
+    let mut handoff = false;
+    let mut new_priority = -1;
     if let Some(a) = &analysis {
         signals = a
             .signals
@@ -774,55 +805,54 @@ pub async fn append_message(
             .chain(a.sensitive_topics.present())
             .map(str::to_string)
             .collect();
-        // Priority follows the latest customer turn, but an open alarm (self-harm) stays at the top.
-        prio = if row.priority >= 100 {
-            100
-        } else {
-            priority(a, policy.thresholds.high_distress)
-        };
-        if signals.iter().any(|s| s == "human_request") && status == "open" {
-            status = "handoff".into();
-            alert = Some("handoff");
-        }
+        // Priority follows the latest customer turn (the store keeps an open self-harm alarm at 100).
+        new_priority = priority(a, policy.thresholds.high_distress);
         if signals.iter().any(|s| s == "self_harm_risk") {
-            status = "handoff".into();
+            handoff = true;
             alert = Some("self_harm_risk");
-        } else if alert.is_none()
-            && a.signals
-                .get("distress")
-                .is_some_and(|d| d.score >= policy.thresholds.high_distress)
+        } else if signals.iter().any(|s| s == "human_request") {
+            handoff = true;
+            alert = Some("handoff");
+        } else if a
+            .signals
+            .get("distress")
+            .is_some_and(|d| d.score >= policy.thresholds.high_distress)
         {
             alert = Some("distress_spike");
         }
     }
-    let summary = serde_json::json!({
-        "signals": signals,
-        "sentiment": analysis.as_ref().map(|a| a.sentiment.score),
-        "distress": analysis.as_ref().and_then(|a| a.signals.get("distress")).map(|d| d.score),
-        "intent": analysis.as_ref().map(|a| a.intent.label.clone()),
-        "last_role": input.role.as_str(),
+    let summary = analysis.as_ref().map(|a| {
+        serde_json::json!({
+            "signals": signals,
+            "sentiment": a.sentiment.score,
+            "distress": a.signals.get("distress").map(|d| d.score),
+            "intent": a.intent.label,
+            "last_role": input.role.as_str(),
+        })
+        .to_string()
     });
-    let summary = if analysis.is_some() {
-        summary.to_string()
-    } else {
-        row.summary.clone()
-    };
-    state
+    let (prio, status, turn_count) = state
         .store
-        .update_conversation(
-            &row.id,
-            &status,
-            prio,
-            discreet,
-            row.turn_count + 1,
-            &summary,
-        )
-        .await?;
+        .record_turn(&id, handoff, new_priority, discreet, summary.as_deref())
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    if let Ok(mut cache) = state.conversations.write() {
+        cache.insert(
+            id.clone(),
+            Cached {
+                tenant: p.tenant.clone(),
+                discreet,
+                turn_count,
+                priority: prio,
+                status: status.clone(),
+            },
+        );
+    }
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
         tenant: p.tenant.clone(),
         kind,
         alert,
-        conversation_id: row.id.clone(),
+        conversation_id: id.clone(),
         priority: prio,
         status: status.clone(),
         signals: signals.clone(),
@@ -879,21 +909,13 @@ pub async fn reply(
     state.store.save_vault(&row.id, &key_id, &sealed).await?;
     if let Some(h) = &response.handoff {
         let status = "handoff";
-        state
-            .store
-            .update_conversation(
-                &row.id,
-                status,
-                row.priority.max(match h.priority {
-                    rapport_engine::handoff::Priority::Urgent => 100,
-                    rapport_engine::handoff::Priority::High => 80,
-                    rapport_engine::handoff::Priority::Normal => row.priority,
-                }),
-                row.discreet,
-                row.turn_count,
-                &row.summary,
-            )
-            .await?;
+        let floor = match h.priority {
+            rapport_engine::handoff::Priority::Urgent => 100,
+            rapport_engine::handoff::Priority::High => 80,
+            rapport_engine::handoff::Priority::Normal => 0,
+        };
+        state.store.mark_handoff(&row.id, floor).await?;
+        forget(&state, Some(&row.id));
         if row.status != "handoff" {
             events::publish(
                 &state,
@@ -954,6 +976,7 @@ pub async fn erase_customer(
     p.require(&[Role::Admin], "erase customers")?;
     check_id("customer_id", &customer_id)?;
     let counts = state.store.erase_customer(&p.tenant, &customer_id).await?;
+    forget(&state, None);
     let customer_hash = hex::encode(sha2::Sha256::digest(
         format!("{}\u{0}{customer_id}", p.tenant).as_bytes(),
     ));

@@ -87,6 +87,9 @@ pub struct AppState {
     limiter: DefaultKeyedRateLimiter<String>,
     /// Verified keys by hash, so that a request costs no key lookup in the database.
     keys: RwLock<HashMap<String, KeyRecord>>,
+    /// What appending a turn needs to know of a conversation, so that it costs no lookup (cleared on
+    /// erasure and retention).
+    pub conversations: RwLock<HashMap<String, Cached>>,
     pub settings: Settings,
 }
 
@@ -136,9 +139,20 @@ impl AppState {
             metrics: metrics_handle(),
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
             keys: RwLock::new(HashMap::new()),
+            conversations: RwLock::new(HashMap::new()),
             settings,
         }
     }
+}
+
+/// A conversation's facts for the append path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    pub tenant: String,
+    pub discreet: bool,
+    pub turn_count: i64,
+    pub priority: i64,
+    pub status: String,
 }
 
 /// The authenticated caller.
@@ -263,6 +277,11 @@ pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             match state.store.sweep_retention(crate::store::now_ms()).await {
                 Ok(swept) => {
+                    if !swept.is_empty() {
+                        if let Ok(mut c) = state.conversations.write() {
+                            c.clear();
+                        }
+                    }
                     for (tenant, n) in swept {
                         tracing::info!(%tenant, conversations = n, "retention: deleted expired conversations");
                         let _ = state

@@ -37,7 +37,10 @@ pub enum Backend {
 
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads.
     pool: AnyPool,
+    /// Writes. For SQLite one connection: writers take turns instead of spinning on the file lock.
+    writer: AnyPool,
     pub backend: Backend,
 }
 
@@ -168,49 +171,56 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
-            Backend::Sqlite => {
-                options
-                    .max_connections(4)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL: readers never block the writer; NORMAL sync: a committed write
-                            // survives a crash of the process (not of the machine's power).
-                            sqlx::query("PRAGMA journal_mode = WAL")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA synchronous = NORMAL")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA busy_timeout = 10000")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA foreign_keys = ON")
-                                .execute(&mut *conn)
-                                .await?;
+        let sqlite = |max: u32| {
+            AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(max)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL: readers never block the writer; NORMAL sync: a committed write survives
+                        // a crash of the process (not a power cut of the machine).
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
                             // Erased rows are overwritten, not left in free pages.
-                            sqlx::query("PRAGMA secure_delete = ON")
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok(())
-                        })
+                            "PRAGMA secure_delete = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        Ok(())
                     })
-                    .connect(&url)
-                    .await?
-            }
-            Backend::Postgres => options.max_connections(16).connect(&url).await?,
+                })
         };
-        let store = Self { pool, backend };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let writer = sqlite(1).connect(&url).await?;
+                (sqlite(4).connect(&url).await?, writer)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(16)
+                    .connect(&url)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = Self {
+            pool,
+            writer,
+            backend,
+        };
         match backend {
             Backend::Sqlite => {
                 sqlx::migrate!("./migrations/sqlite")
-                    .run(&store.pool)
+                    .run(&store.writer)
                     .await?
             }
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")
-                    .run(&store.pool)
+                    .run(&store.writer)
                     .await?
             }
         }
@@ -234,7 +244,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -264,7 +274,7 @@ impl Store {
         .bind(settings.webhook_url.clone())
         .bind(settings.webhook_secret.clone())
         .bind(tenant)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -281,7 +291,7 @@ impl Store {
         .bind(role)
         .bind(key_hash)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(id)
     }
@@ -317,7 +327,7 @@ impl Store {
         .bind(customer_id)
         .bind(channel)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.conversation(tenant, id)
             .await?
@@ -367,7 +377,7 @@ impl Store {
     pub async fn append(&self, m: &NewMessage<'_>) -> Result<(MessageRow, bool)> {
         let now = now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO messages (conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation_id, client_message_id) DO NOTHING",
+            "INSERT INTO messages (conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation_id, client_message_id) DO NOTHING RETURNING id",
         )
         .bind(m.conversation_id)
         .bind(m.client_message_id)
@@ -377,15 +387,31 @@ impl Store {
         .bind(i64::from(m.redacted))
         .bind(m.analysis)
         .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        let stored = self
-            .message_by_client_id(m.conversation_id, m.client_message_id)
-            .await?
-            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
-        Ok((stored, inserted))
+        .fetch_optional(&self.writer)
+        .await?;
+        match inserted {
+            Some(row) => Ok((
+                MessageRow {
+                    id: row.try_get("id")?,
+                    conversation_id: m.conversation_id.to_string(),
+                    client_message_id: m.client_message_id.to_string(),
+                    role: m.role.to_string(),
+                    key_id: m.key_id.to_string(),
+                    text: m.text.to_vec(),
+                    redacted: m.redacted,
+                    analysis: m.analysis.to_string(),
+                    created_at: now,
+                },
+                true,
+            )),
+            None => {
+                let stored = self
+                    .message_by_client_id(m.conversation_id, m.client_message_id)
+                    .await?
+                    .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
+                Ok((stored, false))
+            }
+        }
     }
 
     /// Rewrites a message's text (discreet mode redacting earlier turns; key rotation).
@@ -401,33 +427,53 @@ impl Store {
             .bind(text.to_vec())
             .bind(i64::from(redacted))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
-    /// Updates the derived queue state of a conversation.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn update_conversation(
+    /// Records one more turn: counts it, raises the status to `handoff` when asked (never back), keeps a
+    /// priority of 100 (an open self-harm alarm) and otherwise sets `priority` (negative: unchanged),
+    /// makes the conversation discreet when asked (never back), and replaces the summary when given.
+    /// Returns the new (priority, status, turn count); `None` if the conversation is gone.
+    pub async fn record_turn(
         &self,
         id: &str,
-        status: &str,
+        handoff: bool,
         priority: i64,
         discreet: bool,
-        turn_count: i64,
-        summary: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE conversations SET status = $1, priority = $2, discreet = $3, turn_count = $4, summary = $5, updated_at = $6 WHERE id = $7",
+        summary: Option<&str>,
+    ) -> Result<Option<(i64, String, i64)>> {
+        let row = sqlx::query(
+            "UPDATE conversations SET status = CASE WHEN $1 = 1 THEN 'handoff' ELSE status END, priority = CASE WHEN priority >= 100 OR $2 < 0 THEN priority ELSE $2 END, discreet = CASE WHEN discreet = 1 OR $3 = 1 THEN 1 ELSE 0 END, turn_count = turn_count + 1, summary = CASE WHEN $4 = '' THEN summary ELSE $4 END, updated_at = $5 WHERE id = $6 RETURNING priority, status, turn_count",
         )
-        .bind(status)
+        .bind(i64::from(handoff))
         .bind(priority)
         .bind(i64::from(discreet))
-        .bind(turn_count)
-        .bind(summary)
+        .bind(summary.unwrap_or(""))
         .bind(now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("priority")?,
+                r.try_get("status")?,
+                r.try_get("turn_count")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Puts a conversation in the handoff queue with at least `priority`.
+    pub async fn mark_handoff(&self, id: &str, priority: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversations SET status = 'handoff', priority = CASE WHEN priority > $1 THEN priority ELSE $1 END, updated_at = $2 WHERE id = $3",
+        )
+        .bind(priority)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -437,7 +483,7 @@ impl Store {
             .bind(key_id)
             .bind(sealed.to_vec())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -466,7 +512,7 @@ impl Store {
 
     /// Deletes every conversation, message, vault and webhook delivery of a customer, in one transaction.
     pub async fn erase_customer(&self, tenant: &str, customer_id: &str) -> Result<ErasureCounts> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let ids: Vec<String> =
             sqlx::query("SELECT id FROM conversations WHERE tenant_id = $1 AND customer_id = $2")
                 .bind(tenant)
@@ -519,7 +565,7 @@ impl Store {
         for row in rows {
             let id: String = row.try_get("id")?;
             let tenant: String = row.try_get("tenant_id")?;
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             for table in ["messages", "webhook_deliveries"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
                     .bind(&id)
@@ -556,7 +602,7 @@ impl Store {
         .bind(target)
         .bind(detail)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -608,7 +654,7 @@ impl Store {
         .bind(status)
         .bind(error)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

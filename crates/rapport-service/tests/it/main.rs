@@ -22,7 +22,7 @@ async fn suite(store: &Store) {
         .ensure_tenant(&tenant)
         .await
         .expect("ensure is idempotent");
-    let hash = format!("{:0>64}", unique("h").replace(['-', 't', 'h'], ""));
+    let hash = rapport_service::crypto::hash_api_key(&unique("key"));
     let id = store
         .create_key(&tenant, "agent", &hash)
         .await
@@ -92,10 +92,26 @@ async fn suite(store: &Store) {
     );
     assert_eq!(messages[0].text, b"sealed bytes");
 
-    store
-        .update_conversation(&conv, "handoff", 90, true, 2, "{\"signals\":[]}")
+    let recorded = store
+        .record_turn(&conv, true, 90, true, Some("{\"signals\":[]}"))
         .await
-        .expect("update");
+        .expect("record");
+    assert_eq!(recorded, Some((90, "handoff".to_string(), 1)));
+    let recorded = store
+        .record_turn(&conv, false, -1, false, None)
+        .await
+        .expect("record");
+    assert_eq!(
+        recorded,
+        Some((90, "handoff".to_string(), 2)),
+        "handoff and priority stay"
+    );
+    store.mark_handoff(&conv, 95).await.expect("handoff");
+    assert!(store
+        .record_turn("nope", false, 1, false, None)
+        .await
+        .expect("record")
+        .is_none());
     let low = unique("c");
     store
         .create_conversation(&low, &tenant, &unique("cust"), "email")

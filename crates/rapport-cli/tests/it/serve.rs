@@ -881,3 +881,211 @@ fn a_sigkill_during_writes_loses_no_acknowledged_message() {
         });
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn discreet_conversations_store_only_redacted_text() {
+    let dir = data_dir("discreet");
+    let admin = key(&dir, "acme", "admin");
+    let server = start(&dir);
+    let c = client();
+    let conv = new_conversation(&c, &server, &admin, "cust-d");
+    post_message(
+        &c,
+        &server,
+        &admin,
+        &conv,
+        "m1",
+        "customer",
+        "Hi, I'm Jo Marsh, jo.marsh@example.com.",
+    );
+    post_message(
+        &c,
+        &server,
+        &admin,
+        &conv,
+        "m2",
+        "customer",
+        "The chlamydia test kit I ordered was left with my neighbour.",
+    );
+    let (_, body) = json_of(send(
+        &c,
+        "GET",
+        &format!("{}/v1/conversations/{conv}", server.url),
+        Some(&admin),
+        None,
+    ));
+    assert_eq!(body["discreet"], true, "{body}");
+    for turn in body["turns"].as_array().expect("turns") {
+        let text = turn["text"].as_str().expect("text");
+        assert_eq!(turn["redacted"], true);
+        assert!(
+            !text.contains("chlamydia") && !text.contains("jo.marsh@example.com"),
+            "{text}"
+        );
+    }
+    assert!(
+        body["turns"][1]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("[SENSITIVE]")),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_webhook_receiver_that_is_down_never_slows_ingestion() {
+    let dir = data_dir("hookdown");
+    let admin = key(&dir, "acme", "admin");
+    let server = start(&dir);
+    let c = client();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (status, _) = json_of(send(
+        &c,
+        "PUT",
+        &format!("{}/v1/tenant", server.url),
+        Some(&admin),
+        Some(
+            json!({"retention_days": 30, "webhook_url": format!("http://127.0.0.1:{port}/down"), "webhook_secret": "0123456789abcdef0123"}),
+        ),
+    ));
+    assert_eq!(status, StatusCode::OK);
+    let conv = new_conversation(&c, &server, &admin, "cust-h");
+    let started = Instant::now();
+    for n in 0..5 {
+        let (status, _) = post_message(
+            &c,
+            &server,
+            &admin,
+            &conv,
+            &format!("m{n}"),
+            "customer",
+            "I need a human, get me a person now.",
+        );
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "ingestion waited for the webhook: {:?}",
+        started.elapsed()
+    );
+    // Every attempt is logged, failures included (three attempts per alert, with backoff).
+    let db = dir.join("rapport.db");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(
+        &db,
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE conversation_id = $1",
+        &conv,
+    ) < 3
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE conversation_id = $1 AND status = 0",
+            &conv
+        ) >= 3
+    );
+}
+
+#[test]
+fn keys_rotate_re_encrypts_everything_under_the_new_master_key() {
+    let dir = data_dir("rotate");
+    let admin = key(&dir, "acme", "admin");
+    let server = start(&dir);
+    let c = client();
+    let conv = new_conversation(&c, &server, &admin, "cust-r");
+    post_message(
+        &c,
+        &server,
+        &admin,
+        &conv,
+        "m1",
+        "customer",
+        "My name is Ada Stone and my refund is late.",
+    );
+    send(
+        &c,
+        "POST",
+        &format!("{}/v1/conversations/{conv}/reply", server.url),
+        Some(&admin),
+        None,
+    );
+    drop(server);
+    let new_key = "b".repeat(64);
+    let rotate = command(&dir)
+        .env("RAPPORT_MASTER_KEY", &new_key)
+        .env("RAPPORT_MASTER_KEY_PREVIOUS", MASTER_KEY)
+        .args(["keys", "rotate"])
+        .output()
+        .expect("rotate");
+    assert!(
+        rotate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
+    let said = String::from_utf8_lossy(&rotate.stdout);
+    assert!(
+        said.contains("re-encrypted 1 messages and 1 vaults"),
+        "{said}"
+    );
+    // Only the new key now: everything still reads.
+    let mut child = command(&dir)
+        .env("RAPPORT_MASTER_KEY", &new_key)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("read") > 0,
+            "server exited"
+        );
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().expect("addr").to_string();
+        }
+    };
+    let server = Server {
+        child,
+        url,
+        dir: dir.clone(),
+    };
+    let (status, body) = json_of(send(
+        &c,
+        "GET",
+        &format!("{}/v1/conversations/{conv}", server.url),
+        Some(&admin),
+        None,
+    ));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["turns"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Ada Stone")),
+        "{body}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key() {
+    let dir = data_dir("nokey");
+    let out = command(&dir)
+        .env_remove("RAPPORT_MASTER_KEY")
+        .arg("serve")
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("RAPPORT_MASTER_KEY") && stderr.contains("--dev"),
+        "{stderr}"
+    );
+}

@@ -528,13 +528,7 @@ fn acknowledgement(
 /// The article's steps that no earlier agent or bot turn already gave; once some were given, only those
 /// that speak to what the customer just said.
 fn relevant_steps<'a>(ctx: &Context<'_>, article: &'a Article, earlier: &[&str]) -> Vec<&'a str> {
-    let customer = ctx
-        .state
-        .turns
-        .iter()
-        .rev()
-        .find(|t| t.role == Role::Customer)
-        .map_or("", |t| t.text.as_str());
+    let customer = ctx.state.latest_customer_text();
     let given = |s: &str| earlier.iter().any(|e| e.contains(s));
     let started = article.steps.iter().any(|s| given(s));
     article
@@ -574,13 +568,7 @@ fn inform(
         w.line("Since the usual steps haven't fixed this, the best next step is a colleague who can look at your case directly. Just reply \"person\" and I'll pass it over with everything you've told me.");
         return;
     }
-    let customer = ctx
-        .state
-        .turns
-        .iter()
-        .rev()
-        .find(|t| t.role == Role::Customer)
-        .map_or("", |t| t.text.as_str());
+    let customer = ctx.state.latest_customer_text();
     // The steps that speak most to what the customer said, in the article's order.
     let mut ranked: Vec<(usize, &str)> = fresh
         .into_iter()

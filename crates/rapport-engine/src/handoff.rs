@@ -57,12 +57,7 @@ pub fn packet(state: &State, moves: &[Move], policy: &Policy) -> Option<Handoff>
     if reasons.is_empty() {
         return None;
     }
-    let customer: Vec<(usize, &Analysis)> = state
-        .analyses
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| a.as_ref().map(|a| (i, a)))
-        .collect();
+    let customer: Vec<(usize, &Analysis)> = state.customer();
     let first = customer.first().map(|&(i, _)| state.turns[i].text.as_str());
     let issue = first.map(first_sentence).unwrap_or_default();
     let last = customer.last().map(|&(_, a)| a);

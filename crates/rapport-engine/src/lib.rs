@@ -60,6 +60,31 @@ pub struct State {
     pub vault: Vault,
 }
 
+/// The analyses of the customer turns with their turn index, in order.
+pub fn customer_analyses(analyses: &[Option<Analysis>]) -> Vec<(usize, &Analysis)> {
+    analyses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.as_ref().map(|a| (i, a)))
+        .collect()
+}
+
+impl State {
+    /// The analyses of the customer turns with their turn index, in order.
+    pub fn customer(&self) -> Vec<(usize, &Analysis)> {
+        customer_analyses(&self.analyses)
+    }
+
+    /// The text of the latest customer turn (pseudonymised), or "" when the customer has not written.
+    pub fn latest_customer_text(&self) -> &str {
+        self.turns
+            .iter()
+            .rev()
+            .find(|t| t.role == Role::Customer)
+            .map_or("", |t| t.text.as_str())
+    }
+}
+
 /// The engine: models, detectors and patterns; build once and share.
 #[derive(Debug)]
 pub struct Engine {
@@ -117,11 +142,7 @@ impl Engine {
                 Turn { role: t.role, text }
             })
             .collect();
-        let customer: Vec<(usize, &Analysis)> = analyses
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| a.as_ref().map(|a| (i, a)))
-            .collect();
+        let customer = customer_analyses(&analyses);
         let trajectory = trajectory::trajectory(&customer, self.repetition(turns));
         Ok(State {
             turns: pseudonymised,

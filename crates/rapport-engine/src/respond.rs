@@ -310,20 +310,12 @@ impl Responder {
     /// vulnerability.
     fn query(&self, state: &State, conversation: &Conversation) -> String {
         let mut parts: Vec<String> = Vec::new();
-        let customer: Vec<usize> = state
-            .analyses
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| a.as_ref().map(|_| i))
-            .collect();
-        for &i in customer.iter().rev().take(2) {
+        for &(i, a) in state.customer().iter().rev().take(2) {
             parts.push(conversation.turns[i].text.clone());
-            if let Some(a) = &state.analyses[i] {
-                if a.intent.confidence >= 0.35 {
-                    parts.push(a.intent.label.replace('_', " "));
-                }
-                parts.extend(a.vulnerability.present().map(|v| v.replace('_', " ")));
+            if a.intent.confidence >= 0.35 {
+                parts.push(a.intent.label.replace('_', " "));
             }
+            parts.extend(a.vulnerability.present().map(|v| v.replace('_', " ")));
         }
         parts.join(" ")
     }

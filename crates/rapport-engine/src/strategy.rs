@@ -65,12 +65,7 @@ fn add(moves: &mut Vec<Move>, kind: MoveKind, reason: String) {
 
 /// The moves for the reply to the latest customer turn of `state`.
 pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
-    let customer: Vec<(usize, &Analysis)> = state
-        .analyses
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| a.as_ref().map(|a| (i, a)))
-        .collect();
+    let customer: Vec<(usize, &Analysis)> = state.customer();
     let Some(&(last_turn, last)) = customer.last() else {
         return vec![Move {
             kind: MoveKind::Clarify,

@@ -44,7 +44,12 @@ fn command(dir: &Path) -> Command {
 }
 
 fn start(dir: &Path) -> Server {
-    let mut child = command(dir)
+    start_with(command(dir), dir)
+}
+
+/// Starts `rapport serve` from `command` and waits for the address it listens on.
+fn start_with(mut command: Command, dir: &Path) -> Server {
+    let mut child = command
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -1034,30 +1039,9 @@ fn keys_rotate_re_encrypts_everything_under_the_new_master_key() {
         "{said}"
     );
     // Only the new key now: everything still reads.
-    let mut child = command(&dir)
-        .env("RAPPORT_MASTER_KEY", &new_key)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).expect("read") > 0,
-            "server exited"
-        );
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().expect("addr").to_string();
-        }
-    };
-    let server = Server {
-        child,
-        url,
-        dir: dir.clone(),
-    };
+    let mut only_new = command(&dir);
+    only_new.env("RAPPORT_MASTER_KEY", &new_key);
+    let server = start_with(only_new, &dir);
     let (status, body) = json_of(send(
         &c,
         "GET",

@@ -320,7 +320,10 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         return finish(w, ctx);
     }
 
-    if has(MoveKind::Acknowledge) {
+    // The strategy asks for an acknowledgement; a later turn still about the problem gets one too, to
+    // show we read it before moving on.
+    let acknowledge = has(MoveKind::Acknowledge) || (replies > 0 && !has(MoveKind::Handoff));
+    if acknowledge {
         if let Some(a) = last {
             w.line(acknowledgement(
                 a,
@@ -334,16 +337,6 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
     } else if replies == 0 && !has(MoveKind::Handoff) {
         w.line(format!(
             "Thanks for getting in touch about {sit}; I can help with that."
-        ));
-    } else if let Some(a) = last.filter(|_| !has(MoveKind::Handoff)) {
-        // A later turn still about the problem: show we read it before moving on.
-        w.line(acknowledgement(
-            a,
-            topic,
-            &sit,
-            ctx.discreet,
-            &earlier,
-            replies,
         ));
     }
 

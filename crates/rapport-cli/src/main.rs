@@ -9,6 +9,7 @@ mod eval;
 mod lines;
 mod redact;
 mod reply;
+mod score;
 mod serve;
 mod train;
 
@@ -63,6 +64,14 @@ enum Command {
     /// Evaluate a model on a labelled data set; the last line of stdout is a JSON object.
     #[command(subcommand)]
     Eval(eval::Command),
+    /// Score files of conversations: per-conversation metrics (sentiment trajectory, empathy of the
+    /// replies, resolution, escalation, churn risk) in OUT/conversations.jsonl and .csv, and an offline
+    /// HTML report with charts in OUT/report.html. Parallel, with a progress bar; resumes an interrupted
+    /// run. The last line of stdout is a JSON summary; exit status 1 when some conversations could not be
+    /// read (their output lines say why).
+    Score(score::Args),
+    /// Write synthetic support conversations as JSONL (input for `rapport score`).
+    Generate(score::GenerateArgs),
 }
 
 /// Where to load models from: `--emotions-model`/`--intent-model` flags, else the built-in models.
@@ -89,6 +98,8 @@ fn main() -> ExitCode {
         Command::Chat(args) => reply::chat(args),
         Command::Train(command) => train::run(command),
         Command::Eval(command) => eval::run(command),
+        Command::Score(args) => score::run(args),
+        Command::Generate(args) => score::generate(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

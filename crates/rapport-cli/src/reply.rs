@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 /// The shipped example policy, embedded so that `rapport` works from any folder.
-const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy.toml");
+pub const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy.toml");
 
 /// Other fields (metadata of the caller) are ignored.
 #[derive(serde::Deserialize)]

@@ -103,6 +103,7 @@ impl Config {
                 retention_interval: file
                     .retention_interval_secs
                     .map_or(defaults.retention_interval, Duration::from_secs),
+                ..defaults
             },
             dev: self.dev || file.dev.unwrap_or(false),
         })

@@ -15,6 +15,7 @@ pub mod llm;
 pub mod memory;
 pub mod policy;
 pub mod respond;
+pub mod score;
 pub mod strategy;
 pub mod trajectory;
 
@@ -112,6 +113,14 @@ impl Engine {
         Ok(Self::new(Analyzer::builtin()?))
     }
 
+    /// The analysis of each customer turn, by turn index (`None` for other roles).
+    pub fn analyze_turns(&self, turns: &[Turn]) -> Vec<Option<Analysis>> {
+        turns
+            .iter()
+            .map(|t| (t.role == Role::Customer).then(|| self.analyzer.analyze(&t.text)))
+            .collect()
+    }
+
     /// Analyses, pseudonymises and remembers a conversation (`id` scopes its pseudonyms).
     pub fn state(&self, id: &str, conversation: &Conversation) -> Result<State> {
         let turns = &conversation.turns;
@@ -121,10 +130,7 @@ impl Engine {
         if turns.len() > MAX_TURNS {
             return Err(Error::TooManyTurns(turns.len()));
         }
-        let analyses: Vec<Option<Analysis>> = turns
-            .iter()
-            .map(|t| (t.role == Role::Customer).then(|| self.analyzer.analyze(&t.text)))
-            .collect();
+        let analyses = self.analyze_turns(turns);
         let mut vault = Vault::new(id);
         let memory = self.memory.extract(turns, &self.detector, &mut vault);
         let pseudonymised: Vec<Turn> = turns

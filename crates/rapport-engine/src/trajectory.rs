@@ -2,7 +2,7 @@
 //! the first turns to the last, the peak, and repetition on both sides.
 
 use rapport_signals::Analysis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One customer turn's state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -12,7 +12,7 @@ pub struct Point {
     pub distress: f32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
     Improving,

@@ -178,9 +178,13 @@ pub struct ConversationOut {
     pub priority: i64,
     pub discreet: bool,
     pub turn_count: i64,
-    /// The latest derived state: signals, trend, strategy.
+    /// The latest customer turn at a glance: signals, sentiment, distress, emotion, intent.
     #[schema(value_type = Object)]
     pub summary: Value,
+    /// Recomputed shortly after each turn: `metrics` (trajectory, empathy of the replies, resolution,
+    /// escalation, churn risk) and `strategy` (the moves the next reply must make). `{}` until then.
+    #[schema(value_type = Object)]
+    pub state: Value,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -196,6 +200,7 @@ impl From<&ConversationRow> for ConversationOut {
             discreet: c.discreet,
             turn_count: c.turn_count,
             summary: serde_json::from_str(&c.summary).unwrap_or(Value::Null),
+            state: serde_json::from_str(&c.state).unwrap_or(Value::Null),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -209,10 +214,24 @@ pub struct TurnOut {
     /// Redacted when the conversation is discreet or the caller's role does not see raw text.
     pub text: String,
     pub redacted: bool,
-    /// The analysis of a customer turn.
+    /// The analysis of a customer turn (of the text as shown, when it is redacted).
     #[schema(value_type = Object, nullable)]
     pub analysis: Option<Value>,
+    /// Evidence of the present signals in `text`, as UTF-16 offsets (what JavaScript strings index).
+    pub highlights: Vec<Highlight>,
+    /// The audit of an agent or bot reply, against the customer turn before it.
+    #[schema(value_type = Object, nullable)]
+    pub audit: Option<rapport_audit::Audit>,
     pub created_at: i64,
+}
+
+/// A span of `text` that caused a signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Highlight {
+    /// Signal, vulnerability or sensitive topic.
+    pub label: String,
+    pub start: usize,
+    pub end: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -224,6 +243,12 @@ pub struct ConversationDetail {
     pub memory: Value,
     #[schema(value_type = Object)]
     pub trajectory: Value,
+    /// The moves the next reply must make, with reasons.
+    #[schema(value_type = Vec<Object>)]
+    pub strategy: Value,
+    /// The packet for the person taking over, when the strategy hands off.
+    #[schema(value_type = Object, nullable)]
+    pub handoff: Value,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -575,7 +600,46 @@ fn turns(state: &AppState, messages: &[MessageRow]) -> Result<Vec<Turn>, ApiErro
         .collect()
 }
 
-/// A conversation with its turns, signals, memory and trajectory.
+/// Evidence spans of the present signals, vulnerabilities and sensitive topics of `analysis`, as UTF-16
+/// offsets into `text` (the text that was analysed).
+fn highlights(text: &str, analysis: &rapport_signals::Analysis) -> Vec<Highlight> {
+    let utf16 = |byte: usize| text.get(..byte).map_or(0, |t| t.encode_utf16().count());
+    let mut out = Vec::new();
+    for set in [
+        &analysis.signals,
+        &analysis.vulnerability,
+        &analysis.sensitive_topics,
+    ] {
+        for (name, score) in set.names.iter().zip(&set.scores) {
+            if !score.present() {
+                continue;
+            }
+            for span in &score.spans {
+                if span.end <= text.len() && span.start < span.end {
+                    out.push(Highlight {
+                        label: (*name).to_string(),
+                        start: utf16(span.start),
+                        end: utf16(span.end),
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+    out
+}
+
+/// The audit policy of the tenant's company policy.
+fn audit_policy(state: &AppState) -> rapport_audit::Policy {
+    let language = &state.responder.policy().language;
+    rapport_audit::Policy {
+        banned_phrases: language.banned_phrases.clone(),
+        required_disclosures: language.required_disclosures.clone(),
+        company_text: Vec::new(),
+    }
+}
+
+/// A conversation with its turns, signals, evidence, reply audits, memory, trajectory and derived state.
 #[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The conversation", body = ConversationDetail),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -589,40 +653,70 @@ pub async fn get_conversation(
     let plain = turns(&state, &messages)?;
     // Analysts see text with personal data redacted; discreet conversations store only redacted text.
     let redact_for_role = p.role == Role::Analyst;
+    let shown: Vec<Turn> = plain
+        .iter()
+        .zip(&messages)
+        .map(|(t, m)| {
+            let text = if redact_for_role && !m.redacted {
+                let entities = state.detector.detect(&t.text);
+                // Redaction without a key or vault cannot fail; if it ever did, hide the whole text.
+                rapport_privacy::apply(&t.text, &entities, Operator::Redact, None, None)
+                    .unwrap_or_else(|_| "[REDACTED]".into())
+            } else {
+                t.text.clone()
+            };
+            Turn { role: t.role, text }
+        })
+        .collect();
+    let policy = audit_policy(&state);
     let mut out_turns = Vec::with_capacity(messages.len());
-    for (m, t) in messages.iter().zip(&plain) {
-        let text = if redact_for_role && !m.redacted {
-            let entities = state.detector.detect(&t.text);
-            // Redaction without a key or vault cannot fail; if it ever did, hide the whole text.
-            rapport_privacy::apply(&t.text, &entities, Operator::Redact, None, None)
-                .unwrap_or_else(|_| "[REDACTED]".into())
+    let mut last_customer: Option<usize> = None;
+    for (i, (m, t)) in messages.iter().zip(&shown).enumerate() {
+        let role = TurnRole::parse(&m.role);
+        let (analysis, marks) = if role == TurnRole::Customer {
+            last_customer = Some(i);
+            // Evidence must point into the text as shown: a redacted text is analysed as it reads.
+            let a = state.engine.analyzer().analyze(&t.text);
+            let marks = highlights(&t.text, &a);
+            (serde_json::to_value(&a).ok(), marks)
         } else {
-            t.text.clone()
+            (None, Vec::new())
+        };
+        let audit = match (role, last_customer) {
+            (TurnRole::Agent | TurnRole::Bot, Some(c)) => state
+                .auditor
+                .audit(&shown[c].text, &t.text, &shown[..i], &policy)
+                .ok(),
+            _ => None,
         };
         out_turns.push(TurnOut {
             client_message_id: m.client_message_id.clone(),
-            role: TurnRole::parse(&m.role),
-            text,
+            role,
+            text: t.text.clone(),
             redacted: m.redacted || redact_for_role,
-            analysis: serde_json::from_str(&m.analysis)
-                .ok()
-                .filter(|v: &Value| !v.is_null()),
+            analysis,
+            highlights: marks,
+            audit,
             created_at: m.created_at,
         });
     }
-    let (memory, trajectory) = if plain.is_empty() {
-        (
-            Value::Object(Default::default()),
-            Value::Object(Default::default()),
-        )
+    let (memory, trajectory, strategy, handoff) = if shown.is_empty() {
+        let empty = || Value::Object(Default::default());
+        (empty(), empty(), Value::Array(Vec::new()), Value::Null)
     } else {
+        // Derived from what the viewer may read: an analyst's memory holds no raw personal data.
         let s = state
             .engine
-            .state(&row.id, &Conversation { turns: plain })
+            .state(&row.id, &Conversation { turns: shown })
             .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        let policy = state.responder.policy();
+        let moves = rapport_engine::strategy::decide(&s, policy);
+        let handoff = rapport_engine::handoff::packet(&s, &moves, policy);
         (
             serde_json::to_value(&s.memory).unwrap_or_default(),
             serde_json::to_value(&s.trajectory).unwrap_or_default(),
+            serde_json::to_value(&moves).unwrap_or_default(),
+            serde_json::to_value(&handoff).unwrap_or_default(),
         )
     };
     if !redact_for_role && !row.discreet && !messages.is_empty() {
@@ -642,7 +736,82 @@ pub async fn get_conversation(
         turns: out_turns,
         memory,
         trajectory,
+        strategy,
+        handoff,
     }))
+}
+
+/// Recomputes a conversation's derived state (metrics and the strategy in force), saves it and tells
+/// live subscribers. Called by the refresher, off the request path.
+pub async fn refresh_state(state: &Arc<AppState>, tenant: &str, id: &str) -> Result<(), ApiError> {
+    let Some(row) = state.store.conversation(tenant, id).await? else {
+        return Ok(()); // erased meanwhile
+    };
+    let messages = state.store.messages(&row.id).await?;
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let plain = turns(state, &messages)?;
+    let worker = state.clone();
+    let conversation_id = row.id.clone();
+    let derived = tokio::task::spawn_blocking(move || {
+        let conversation = Conversation { turns: plain };
+        let s = worker.engine.state(&conversation_id, &conversation)?;
+        let policy = worker.responder.policy();
+        let moves = rapport_engine::strategy::decide(&s, policy);
+        let metrics = rapport_engine::score::score(
+            &conversation_id,
+            &conversation.turns,
+            &s.analyses,
+            &worker.auditor,
+            policy,
+        );
+        Ok::<_, rapport_engine::Error>((metrics, moves))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let (metrics, moves) = derived;
+    // The customer waits from their first turn after the last agent or bot turn.
+    let last_staff = messages
+        .iter()
+        .rposition(|m| matches!(m.role.as_str(), "agent" | "bot"));
+    let waiting_since = messages
+        .iter()
+        .skip(last_staff.map_or(0, |i| i + 1))
+        .find(|m| m.role == "customer")
+        .map(|m| m.created_at);
+    let derived = serde_json::json!({
+        "metrics": metrics,
+        "strategy": moves,
+        "last_role": messages.last().map(|m| m.role.as_str()),
+        "waiting_since": waiting_since,
+    });
+    state.store.set_state(&row.id, &derived.to_string()).await?;
+    let summary: Value = serde_json::from_str(&row.summary).unwrap_or(Value::Null);
+    let signals = summary
+        .get("signals")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    events::publish(
+        state,
+        Event {
+            tenant: row.tenant.clone(),
+            kind: "state",
+            alert: None,
+            conversation_id: row.id.clone(),
+            priority: row.priority,
+            status: row.status.clone(),
+            signals,
+            at: now_ms(),
+        },
+    );
+    Ok(())
 }
 
 /// Priority 0-100 from one customer turn.
@@ -828,6 +997,7 @@ pub async fn append_message(
             "sentiment": a.sentiment.score,
             "distress": a.signals.get("distress").map(|d| d.score),
             "intent": a.intent.label,
+            "emotion": rapport_engine::score::dominant_emotion(a),
             "last_role": input.role.as_str(),
         })
         .to_string()
@@ -849,6 +1019,7 @@ pub async fn append_message(
             },
         );
     }
+    crate::server::mark_stale(&state, &p.tenant, &id);
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
         tenant: p.tenant.clone(),
         kind,
@@ -917,6 +1088,7 @@ pub async fn reply(
         };
         state.store.mark_handoff(&row.id, floor).await?;
         forget(&state, Some(&row.id));
+        crate::server::mark_stale(&state, &p.tenant, &row.id);
         if row.status != "handoff" {
             events::publish(
                 &state,
@@ -1063,6 +1235,216 @@ pub async fn update_tenant(
     }))
 }
 
+/// Who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub tenant: String,
+    /// `admin`, `agent`, `analyst` or `service`.
+    pub role: String,
+}
+
+/// The caller's tenant and role (what the dashboard shows and allows).
+#[utoipa::path(get, path = "/v1/me", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Me),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn me(p: Principal) -> axum::Json<Me> {
+    axum::Json(Me {
+        tenant: p.tenant,
+        role: p.role.as_str().to_string(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewParams {
+    /// Conversations created at or after this time (Unix ms; default: 30 days before `to`).
+    #[param(minimum = 0, maximum = 10000000000000_i64)]
+    pub from: Option<i64>,
+    /// Conversations created before this time (Unix ms; default: now).
+    #[param(minimum = 0, maximum = 10000000000000_i64)]
+    pub to: Option<i64>,
+    /// One channel only (default: all).
+    #[param(max_length = 128)]
+    pub channel: Option<String>,
+}
+
+/// The mean sentiment of the customer turns of the conversations created on one day (UTC).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayMean {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub sum: f64,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverviewOut {
+    pub tenant: String,
+    pub from: i64,
+    pub to: i64,
+    pub channel: Option<String>,
+    /// The channels the tenant's conversations came from (for the filter).
+    pub channels: Vec<String>,
+    /// Conversations in the range whose state has not been computed yet (not in the aggregate).
+    pub pending: u64,
+    /// The aggregate: rates, empathy distribution, sentiment by turn, drivers of distress, churn-risk list.
+    #[schema(value_type = Object)]
+    pub overview: rapport_engine::score::Overview,
+    pub sentiment_by_day: Vec<DayMean>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// `YYYY-MM-DD` of a Unix-ms time (UTC), by the civil-from-days algorithm.
+fn day_of(ms: i64) -> String {
+    let z = ms.div_euclid(DAY_MS) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The metrics of the tenant's conversations in the requested range, with their channel and start.
+async fn metrics_in_range(
+    state: &AppState,
+    p: &Principal,
+    q: &OverviewParams,
+) -> Result<
+    (
+        i64,
+        i64,
+        Vec<(String, i64, Option<rapport_engine::score::Metrics>)>,
+    ),
+    ApiError,
+> {
+    p.require(
+        &[Role::Admin, Role::Agent, Role::Analyst],
+        "read the overview",
+    )?;
+    let to = q.to.unwrap_or_else(|| now_ms() + 1);
+    let from = q.from.unwrap_or(to - 30 * DAY_MS);
+    if from < 0 || to < 0 || from >= to {
+        return Err(ApiError::Invalid(
+            "`from` must be before `to` (Unix milliseconds)".into(),
+        ));
+    }
+    let channel = q.channel.as_deref().unwrap_or("");
+    if !channel.is_empty() {
+        check_id("channel", channel)?;
+    }
+    let rows = state.store.states(&p.tenant, from, to, channel).await?;
+    let out = rows
+        .into_iter()
+        .map(|(_, channel, created_at, derived)| {
+            let metrics = serde_json::from_str::<Value>(&derived)
+                .ok()
+                .and_then(|mut v| v.get_mut("metrics").map(Value::take))
+                .and_then(|m| serde_json::from_value(m).ok());
+            (channel, created_at, metrics)
+        })
+        .collect();
+    Ok((from, to, out))
+}
+
+/// Aggregates of the tenant's conversations: sentiment trend, empathy distribution, escalation and
+/// resolution rates, churn-risk list, drivers of distress; by channel and time range.
+#[utoipa::path(get, path = "/v1/overview", params(OverviewParams), security(("bearer" = [])),
+    responses((status = 200, description = "The aggregate", body = OverviewOut),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn overview(
+    State(state): Shared,
+    p: Principal,
+    ApiQuery(q): ApiQuery<OverviewParams>,
+) -> Result<axum::Json<OverviewOut>, ApiError> {
+    let (from, to, rows) = metrics_in_range(&state, &p, &q).await?;
+    let mut overview = rapport_engine::score::Overview::default();
+    let mut pending = 0;
+    let mut days: Vec<DayMean> = Vec::new();
+    for (_, created_at, metrics) in &rows {
+        let Some(m) = metrics else {
+            pending += 1;
+            continue;
+        };
+        overview.add(m);
+        let day = day_of(*created_at);
+        if days.last().is_none_or(|d| d.day != day) {
+            days.push(DayMean {
+                day,
+                sum: 0.0,
+                count: 0,
+            });
+        }
+        if let Some(d) = days.last_mut() {
+            d.sum += m.sentiment.iter().map(|&x| f64::from(x)).sum::<f64>();
+            d.count += m.sentiment.len() as u64;
+        }
+    }
+    Ok(axum::Json(OverviewOut {
+        tenant: p.tenant.clone(),
+        from,
+        to,
+        channel: q.channel.filter(|c| !c.is_empty()),
+        channels: state.store.channels(&p.tenant).await?,
+        pending,
+        overview,
+        sentiment_by_day: days,
+    }))
+}
+
+/// The metrics of each conversation in the range as CSV (no message text).
+#[utoipa::path(get, path = "/v1/overview.csv", params(OverviewParams), security(("bearer" = [])),
+    responses((status = 200, description = "One row per conversation", content_type = "text/csv", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn overview_csv(
+    State(state): Shared,
+    p: Principal,
+    ApiQuery(q): ApiQuery<OverviewParams>,
+) -> Result<Response, ApiError> {
+    let (_, _, rows) = metrics_in_range(&state, &p, &q).await?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let internal = |e: csv::Error| ApiError::Internal(e.to_string());
+    let mut columns = vec!["channel", "created_at"];
+    columns.extend(rapport_engine::score::Metrics::CSV_HEADER);
+    csv.write_record(&columns).map_err(internal)?;
+    for (channel, created_at, metrics) in &rows {
+        let Some(m) = metrics else { continue };
+        let mut record = vec![channel.clone(), created_at.to_string()];
+        record.extend(m.csv_record());
+        csv.write_record(&record).map_err(internal)?;
+    }
+    let body = csv
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rapport-conversations.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_are_civil_dates_in_utc() {
+        assert_eq!(super::day_of(0), "1970-01-01");
+        assert_eq!(super::day_of(951_782_400_000), "2000-02-29");
+        assert_eq!(super::day_of(1_795_651_199_999), "2026-11-25");
+        assert_eq!(super::day_of(1_795_651_200_000), "2026-11-26");
+        assert_eq!(super::day_of(-1), "1969-12-31");
+    }
+}
+
 #[derive(Debug)]
 struct BearerAuth;
 
@@ -1081,10 +1463,10 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "Rapport", description = "The empathy layer for customer conversations: signals, memory, strategy, replies, audit, privacy."),
     paths(healthz, readyz, metrics, analyze, redact, audit, create_conversation, list_conversations, get_conversation,
-        append_message, reply, events, erase_customer, audit_log, update_tenant),
+        append_message, reply, events, erase_customer, audit_log, update_tenant, me, overview, overview_csv),
     components(schemas(ErrorBody, crate::error::ErrorDetail, TextIn, RedactIn, RedactOut, TurnIn, TurnRole, AuditIn,
         CreateConversation, ConversationOut, ConversationDetail, TurnOut, MessageIn, MessageOut, ConversationPage,
-        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut)),
+        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut, Highlight, Me, OverviewOut, DayMean)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod crypto;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod server;

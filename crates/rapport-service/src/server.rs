@@ -17,7 +17,7 @@ use rapport_engine::respond::Responder;
 use rapport_engine::Engine;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
@@ -61,6 +61,9 @@ pub struct Settings {
     pub rate_limit_per_second: u32,
     /// How often the retention task runs.
     pub retention_interval: Duration,
+    /// How often stale conversation states (metrics, strategy) are recomputed: a conversation that gets
+    /// many turns in this time is recomputed once.
+    pub refresh_interval: Duration,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
         Self {
             rate_limit_per_second: 5_000,
             retention_interval: Duration::from_secs(3_600),
+            refresh_interval: Duration::from_millis(500),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct AppState {
     /// What appending a turn needs to know of a conversation, so that it costs no lookup (cleared on
     /// erasure and retention).
     pub conversations: RwLock<HashMap<String, Cached>>,
+    /// Conversations with new turns whose derived state (metrics, strategy) is stale: id -> tenant.
+    pub stale: Mutex<HashMap<String, String>>,
     pub settings: Settings,
 }
 
@@ -140,6 +146,7 @@ impl AppState {
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
             keys: RwLock::new(HashMap::new()),
             conversations: RwLock::new(HashMap::new()),
+            stale: Mutex::new(HashMap::new()),
             settings,
         }
     }
@@ -244,6 +251,8 @@ async fn method_not_allowed() -> ApiError {
 pub fn router(state: Arc<AppState>) -> Router {
     use crate::api;
     Router::new()
+        .route("/", get(crate::dashboard::index))
+        .route("/assets/{name}", get(crate::dashboard::assets))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
@@ -262,6 +271,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/customers/{customer_id}", delete(api::erase_customer))
         .route("/v1/audit-log", get(api::audit_log))
         .route("/v1/tenant", put(api::update_tenant))
+        .route("/v1/me", get(api::me))
+        .route("/v1/overview", get(api::overview))
+        .route("/v1/overview.csv", get(api::overview_csv))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(record_metrics))
@@ -302,6 +314,34 @@ pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Recomputes the derived state of conversations with new turns, every `refresh_interval`, and tells
+/// live subscribers (`state` events). Off the request path: appending a turn only marks it stale.
+pub fn spawn_refresher(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.settings.refresh_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let stale: Vec<(String, String)> = match state.stale.lock() {
+                Ok(mut s) => s.drain().collect(),
+                Err(_) => Vec::new(),
+            };
+            for (id, tenant) in stale {
+                if let Err(e) = crate::api::refresh_state(&state, &tenant, &id).await {
+                    tracing::warn!(conversation = %id, error = %e, "could not refresh the conversation's state");
+                }
+            }
+        }
+    })
+}
+
+/// Marks a conversation's derived state stale (the refresher recomputes it).
+pub fn mark_stale(state: &AppState, tenant: &str, id: &str) {
+    if let Ok(mut s) = state.stale.lock() {
+        s.insert(id.to_string(), tenant.to_string());
+    }
+}
+
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -309,10 +349,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let retention = spawn_retention(state.clone());
+    let refresher = spawn_refresher(state.clone());
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     retention.abort();
+    refresher.abort();
     result
 }
 

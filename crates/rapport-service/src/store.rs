@@ -63,6 +63,8 @@ pub struct ConversationRow {
     pub turn_count: i64,
     /// JSON: the latest derived state for the queue (signals, strategy, trend).
     pub summary: String,
+    /// JSON: metrics and the strategy in force, recomputed in the background (`{}` until then).
+    pub state: String,
     pub vault_key_id: Option<String>,
     pub vault: Option<Vec<u8>>,
     pub created_at: i64,
@@ -131,6 +133,7 @@ fn conversation(row: &AnyRow) -> Result<ConversationRow> {
         discreet: row.try_get::<i64, _>("discreet")? != 0,
         turn_count: row.try_get("turn_count")?,
         summary: row.try_get("summary")?,
+        state: row.try_get("state")?,
         vault_key_id: row.try_get("vault_key_id")?,
         vault: row.try_get("vault")?,
         created_at: row.try_get("created_at")?,
@@ -152,7 +155,7 @@ fn message(row: &AnyRow) -> Result<MessageRow> {
     })
 }
 
-const CONVERSATION_COLUMNS: &str = "id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, vault_key_id, vault, created_at, updated_at";
+const CONVERSATION_COLUMNS: &str = "id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, state, vault_key_id, vault, created_at, updated_at";
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at";
 
@@ -463,6 +466,57 @@ impl Store {
             ))
         })
         .transpose()
+    }
+
+    /// Saves a conversation's derived state (metrics and strategy, JSON).
+    pub async fn set_state(&self, id: &str, state: &str) -> Result<()> {
+        sqlx::query("UPDATE conversations SET state = $1 WHERE id = $2")
+            .bind(state)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// A tenant's conversations created in `[from, to)` (Unix ms), of one channel or all (`""`), as
+    /// `(id, channel, created_at, state)`, oldest first.
+    pub async fn states(
+        &self,
+        tenant: &str,
+        from: i64,
+        to: i64,
+        channel: &str,
+    ) -> Result<Vec<(String, String, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, channel, created_at, state FROM conversations WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 = '' OR channel = $4) ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .bind(channel)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("channel")?,
+                    r.try_get("created_at")?,
+                    r.try_get("state")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The channels a tenant's conversations came from.
+    pub async fn channels(&self, tenant: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT channel FROM conversations WHERE tenant_id = $1 ORDER BY channel",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("channel")?)).collect()
     }
 
     /// Puts a conversation in the handoff queue with at least `priority`.

@@ -1,0 +1,159 @@
+// Rapport charts: uPlot helpers and the overview (used by the dashboard and by the offline report of
+// `rapport score`). Every chart has a data table beside it for screen readers and keyboard users.
+"use strict";
+
+const RapportCharts = (() => {
+  const COLORS = { sentiment: "#1d5fa8", distress: "#b3261e", bars: "#2e6b3a", accent: "#6a3d9a" };
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k === "style") node.style.cssText = v; // CSSOM: allowed by the CSP, unlike a style attribute
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) if (c != null) node.append(c);
+    return node;
+  }
+
+  function width(figure) {
+    return Math.max(260, Math.min(900, (figure.clientWidth || 600) - 16));
+  }
+
+  // Charts are drawn on the next frame, once their figure is in the page and has a width.
+  function draw(figure, opts, data) {
+    if (typeof uPlot === "undefined") return;
+    requestAnimationFrame(() => {
+      opts.width = width(figure);
+      new uPlot(opts, data, figure);
+      figure.append(figure.querySelector("details.data"));
+    });
+  }
+
+  const WHOLE = { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_, ticks) => ticks.map(String) };
+
+  // A line chart: xs (numbers), series [{label, values, color}], y range [min, max].
+  function line(container, title, xs, series, range, xLabel) {
+    const figure = el("figure", { class: "chart" }, el("figcaption", { text: title }));
+    container.append(figure);
+    const opts = {
+      height: 220,
+      scales: { x: { time: false }, y: { range: () => range } },
+      axes: [Object.assign({ label: xLabel || "" }, WHOLE), {}],
+      series: [{ label: xLabel || "x" }].concat(
+        series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 6 } }))
+      ),
+    };
+    if (xs.length > 0) draw(figure, opts, [xs].concat(series.map((s) => s.values)));
+    figure.append(table(title, [xLabel || "x"].concat(series.map((s) => s.label)),
+      xs.map((x, i) => [x].concat(series.map((s) => fmt(s.values[i]))))));
+    return figure;
+  }
+
+  // A bar chart of labelled counts.
+  function bars(container, title, labels, values, color) {
+    const figure = el("figure", { class: "chart" }, el("figcaption", { text: title }));
+    container.append(figure);
+    const xs = labels.map((_, i) => i);
+    const opts = {
+      height: 200,
+      scales: { x: { time: false, range: [-0.6, labels.length - 0.4] } },
+      axes: [{ values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? labels[t] || "" : "")) }, {}],
+      series: [{}, { label: title, fill: color || COLORS.bars, stroke: color || COLORS.bars,
+        paths: typeof uPlot !== "undefined" && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined,
+        points: { show: false } }],
+      legend: { show: false },
+    };
+    if (labels.length > 0) draw(figure, opts, [xs, values]);
+    figure.append(table(title, ["", "count"], labels.map((l, i) => [l, values[i]])));
+    return figure;
+  }
+
+  function fmt(v) {
+    if (v == null || Number.isNaN(v)) return "";
+    return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : String(v);
+  }
+
+  function table(caption, head, rows) {
+    const details = el("details", { class: "data" }, el("summary", { text: "Data: " + caption }));
+    const t = el("table");
+    t.append(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))));
+    const body = el("tbody");
+    for (const r of rows) body.append(el("tr", {}, ...r.map((c) => el("td", { text: String(c) }))));
+    t.append(body);
+    details.append(t);
+    return details;
+  }
+
+  const mean = (m) => (m && m.count > 0 ? m.sum / m.count : null);
+  const pct = (x) => (100 * x).toFixed(1) + "%";
+
+  // The overview: tiles, sentiment trend, empathy distribution, rates, churn-risk list, drivers.
+  // `o` is the aggregate; `byDay` (optional) is [{day, sum, count}]; `link(id)` makes a churn row a link.
+  function overview(root, o, byDay, link) {
+    root.replaceChildren();
+    const n = o.conversations || 0;
+    const rate = (k) => (n ? o[k] / n : 0);
+    const tiles = el("div", { class: "tiles" });
+    const tile = (label, value) => tiles.append(el("div", { class: "tile" }, el("span", { class: "tile-value", text: value }), el("span", { class: "tile-label", text: label })));
+    tile("conversations", String(n));
+    tile("resolution rate", pct(rate("resolved")));
+    tile("escalation rate", pct(rate("escalated")));
+    const emp = mean(o.empathy);
+    tile("mean empathy score", emp == null ? "–" : emp.toFixed(1));
+    tile("declining mood", pct(rate("declining")));
+    tile("hollow-sympathy replies", String(o.hollow_sympathy || 0));
+    root.append(tiles);
+
+    const grid = el("div", { class: "charts" });
+    root.append(grid);
+    if (byDay && byDay.length > 0) {
+      line(grid, "Sentiment trend by day (mean of customer turns)", byDay.map((d, i) => i + 1),
+        [{ label: "sentiment", values: byDay.map((d) => mean(d)), color: COLORS.sentiment }], [-1, 1], "day");
+      const days = el("p", { class: "hint", text: "Days: " + byDay.map((d, i) => (i + 1) + " = " + d.day).join(", ") });
+      grid.lastChild.append(days);
+    }
+    const byTurn = (o.sentiment_by_turn || []).map(mean);
+    const last = byTurn.reduce((acc, v, i) => (v == null ? acc : i), -1);
+    const turns = byTurn.slice(0, last + 1);
+    line(grid, "Sentiment by customer turn (mean)", turns.map((_, i) => i + 1),
+      [{ label: "sentiment", values: turns, color: COLORS.sentiment }], [-1, 1], "customer turn");
+    const bins = ["0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90-100"];
+    bars(grid, "Empathy score of replies", bins, o.empathy_histogram || bins.map(() => 0));
+    bars(grid, "Outcomes", ["resolved", "escalated", "improving", "stable", "declining"],
+      [o.resolved, o.escalated, o.improving, o.stable, o.declining].map((x) => x || 0), COLORS.accent);
+
+    const drivers = Object.entries(o.distress_drivers || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10);
+    const driverSection = el("section", { class: "panel" }, el("h3", { text: "Top drivers of distress" }));
+    if (drivers.length === 0) driverSection.append(el("p", { text: "No distressed turns." }));
+    else driverSection.append(simpleTable(["driver", "conversations"], drivers.map(([k, v]) => [k.replace(":", ": ").replace(/_/g, " "), v])));
+    root.append(driverSection);
+
+    const churn = el("section", { class: "panel" }, el("h3", { text: "Churn-risk list" }));
+    const rows = o.churn_risk || [];
+    if (rows.length === 0) churn.append(el("p", { text: "No conversation at risk." }));
+    else {
+      const t = simpleTable(["conversation", "churn risk", "last sentiment", "intent"], []);
+      const body = t.querySelector("tbody");
+      for (const r of rows) {
+        const idCell = link ? el("td", {}, link(r.id)) : el("td", { text: r.id });
+        body.append(el("tr", {}, idCell, el("td", { text: r.churn_risk.toFixed(2) }),
+          el("td", { text: r.sentiment_last.toFixed(2) }), el("td", { text: (r.intent || "").replace(/_/g, " ") })));
+      }
+      churn.append(t);
+    }
+    root.append(churn);
+  }
+
+  function simpleTable(head, rows) {
+    const t = el("table");
+    t.append(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))));
+    const body = el("tbody");
+    for (const r of rows) body.append(el("tr", {}, ...r.map((c) => el("td", { text: String(c) }))));
+    t.append(body);
+    return t;
+  }
+
+  return { el, line, bars, overview, simpleTable, mean, COLORS };
+})();

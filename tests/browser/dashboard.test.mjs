@@ -1,0 +1,200 @@
+// The dashboard and the `rapport score` report in headless Chromium. Started by scripts/browser-tests.sh,
+// which runs a fresh `rapport serve` and passes: RAPPORT_URL, RAPPORT_AGENT_KEY, RAPPORT_ANALYST_KEY,
+// RAPPORT_BIN (the binary, for `rapport score`) and ARTIFACTS (where screenshots go).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { chromium } from "playwright-core";
+
+const URL_BASE = process.env.RAPPORT_URL;
+const AGENT = process.env.RAPPORT_AGENT_KEY;
+const ANALYST = process.env.RAPPORT_ANALYST_KEY;
+const ARTIFACTS = process.env.ARTIFACTS || "target/browser-artifacts";
+assert.ok(URL_BASE && AGENT && ANALYST, "run through scripts/browser-tests.sh");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+let browser;
+let agentPage;
+const run = Date.now().toString(36);
+
+async function call(method, route, body, key = AGENT) {
+  const response = await fetch(URL_BASE + route, {
+    method,
+    headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${route}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+async function conversation(customer) {
+  return (await call("POST", "/v1/conversations", { customer_id: customer, channel: "chat" })).id;
+}
+
+let messageNumber = 0;
+async function say(id, text, role = "customer") {
+  messageNumber += 1;
+  return call("POST", `/v1/conversations/${id}/messages`, { client_message_id: `m${messageNumber}`, role, text });
+}
+
+async function signIn(page, key) {
+  await page.goto(URL_BASE + "/");
+  await page.getByLabel("API key").fill(key);
+  await page.keyboard.press("Enter");
+  await page.getByText(/tenant /).first().waitFor();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+  agentPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(agentPage, AGENT);
+  await agentPage.locator("h2", { hasText: "Live queue" }).waitFor();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+const NEUTRAL = "Hello, I have a question about my invoice.";
+const DISTRESSED = "I'm desperate and panicking, I can't cope with this anymore, please help me";
+const ANNOYED = "This is the second time I'm asking about my invoice and nobody answers, it's annoying.";
+let calm;
+let upset;
+
+test("the queue shows a new conversation within 2 seconds of its first message", async () => {
+  upset = await conversation(`customer-upset-${run}`);
+  calm = await conversation(`customer-calm-${run}`);
+  const started = Date.now();
+  await say(upset, NEUTRAL);
+  await agentPage.locator(`tr[data-id="${upset}"]`).waitFor({ timeout: 2000 });
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed <= 2000, `shown after ${elapsed} ms`);
+  await say(calm, ANNOYED);
+  await agentPage.locator(`tr[data-id="${calm}"]`).waitFor({ timeout: 2000 });
+  await shot(agentPage, "queue");
+});
+
+test("a distressed message moves its conversation to the top of the queue", async () => {
+  // Precondition: the annoyed customer outranks the one with a plain question.
+  await agentPage.waitForFunction(
+    (id) => document.querySelector("#queue tbody tr")?.dataset.id === id,
+    calm,
+    { timeout: 3000 },
+  );
+  await say(upset, DISTRESSED);
+  await agentPage.waitForFunction(
+    (id) => document.querySelector("#queue tbody tr")?.dataset.id === id,
+    upset,
+    { timeout: 3000 },
+  );
+  const row = agentPage.locator(`tr[data-id="${upset}"]`);
+  assert.match(await row.innerText(), /0\.[5-9]\d|1\.00/, "distress level shown");
+  await shot(agentPage, "queue-distressed-on-top");
+});
+
+test("the conversation view highlights the evidence span", async () => {
+  await say(upset, "I'm so sorry to hear that. I've refunded the invoice today; you'll see it within 3 days.", "agent");
+  // Keyboard only: focus the conversation's link and follow it with Enter.
+  await agentPage.locator(`tr[data-id="${upset}"] a`).focus();
+  await agentPage.keyboard.press("Enter");
+  await agentPage.locator("h2", { hasText: `Conversation ${upset}` }).waitFor();
+  const marks = agentPage.locator("mark.evidence");
+  await marks.first().waitFor();
+  const texts = await marks.allInnerTexts();
+  assert.ok(texts.length > 0);
+  for (const t of texts) assert.ok(DISTRESSED.includes(t) || NEUTRAL.includes(t), `highlight ${JSON.stringify(t)} is a span of the text`);
+  assert.ok(texts.some((t) => /desperate|panicking|can't cope|help me/i.test(t)), `evidence of distress highlighted: ${texts}`);
+  // The reply's audit is shown with the transcript.
+  await agentPage.locator(".turn.agent .audit .score").waitFor();
+  await agentPage.locator("figure.chart canvas").first().waitFor();
+  await shot(agentPage, "conversation");
+});
+
+test("agent assist audits a draft reply and shows its score", async () => {
+  await agentPage.getByLabel("Draft reply").fill(
+    "I'm really sorry this has been so stressful. I've refunded your invoice today and emailed you the confirmation; if anything is still wrong, reply here and I'll call you.",
+  );
+  await agentPage.getByRole("button", { name: "Audit draft" }).click();
+  const score = agentPage.locator("#assist-result .score");
+  await score.waitFor({ timeout: 3000 });
+  const value = Number(await score.innerText());
+  assert.ok(Number.isInteger(value) && value >= 0 && value <= 100, `score ${value}`);
+  await shot(agentPage, "agent-assist");
+});
+
+test("an analyst does not see the raw text of a discreet conversation", async () => {
+  const discreet = await conversation(`customer-discreet-${run}`);
+  const secrets = ["Sarah Jones", "sarah.jones@example.com", "chlamydia"];
+  await say(discreet, "Hi, I'm Sarah Jones. I got a chlamydia test result and I'm worried, please email sarah.jones@example.com");
+  await say(discreet, "I understand, I'll send the results to your registered address today.", "agent");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, ANALYST);
+  await page.locator(`tr[data-id="${discreet}"]`).waitFor({ timeout: 3000 });
+  assert.match(await page.locator(`tr[data-id="${discreet}"]`).innerText(), /discreet/);
+  await page.goto(URL_BASE + "/#/c/" + encodeURIComponent(discreet));
+  await page.locator("h2", { hasText: `Conversation ${discreet}` }).waitFor();
+  await page.locator(".turn.customer").first().waitFor();
+  const html = await page.content();
+  for (const secret of secrets) assert.ok(!html.toLowerCase().includes(secret.toLowerCase()), `analyst page shows ${secret}`);
+  assert.match(await page.locator(".turn.customer .text").first().innerText(), /\[/, "redaction markers shown");
+  await shot(page, "analyst-discreet");
+  await context.close();
+});
+
+test("the overview shows the charts and exports CSV", async () => {
+  await agentPage.goto(URL_BASE + "/#/overview");
+  await agentPage.locator("h2", { hasText: "Overview" }).waitFor();
+  // States are computed shortly after each turn; the overview counts them once computed.
+  await agentPage.waitForFunction(() => document.querySelectorAll("figure.chart canvas").length >= 3, null, { timeout: 5000 });
+  assert.match(await agentPage.locator(".tiles").innerText(), /conversations/);
+  const download = agentPage.waitForEvent("download");
+  await agentPage.getByRole("button", { name: "Export CSV" }).click();
+  const file = await download;
+  const saved = path.join(ARTIFACTS, "overview.csv");
+  await file.saveAs(saved);
+  await shot(agentPage, "overview");
+});
+
+test("the score report opens offline and shows its charts", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "rapport-report-"));
+  const input = path.join(dir, "conversations.jsonl");
+  const lines = [];
+  for (let i = 0; i < 30; i++) {
+    lines.push(JSON.stringify({
+      id: `r${i}`,
+      turns: [
+        { role: "customer", text: i % 3 ? "My parcel is late and nobody answers, this is ridiculous." : "Thanks, that fixed it!" },
+        { role: "agent", text: "I'm sorry it's late. I've asked the courier to deliver tomorrow and refunded the shipping." },
+        { role: "customer", text: i % 2 ? "Ok, thank you." : "I'm cancelling my subscription if it doesn't come." },
+      ],
+    }));
+  }
+  writeFileSync(input, lines.join("\n") + "\n");
+  execFileSync(process.env.RAPPORT_BIN, ["score", input, "--out", path.join(dir, "out")], { stdio: "pipe" });
+  const context = await browser.newContext({ offline: true, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const requests = [];
+  page.on("request", (r) => { if (!r.url().startsWith("file:") && !r.url().startsWith("data:")) requests.push(r.url()); });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(pathToFileURL(path.join(dir, "out", "report.html")).href);
+  await page.waitForFunction(() => document.querySelectorAll("figure.chart canvas").length >= 3, null, { timeout: 5000 });
+  assert.deepEqual(requests, [], "the report makes no network request");
+  assert.deepEqual(errors, []);
+  assert.match(await page.locator(".tiles").innerText(), /30\s+conversations/);
+  await shot(page, "report");
+  await context.close();
+});

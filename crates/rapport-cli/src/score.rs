@@ -353,27 +353,28 @@ fn score_item(item: Item, engine: &Engine, auditor: &Auditor, policy: &Policy) -
         csv: None,
         metrics: None,
     };
-    let (id, turns) =
-        match item.source {
-            Source::Invalid(message) => return error(None, &message),
-            Source::Turns(id, turns) => (id, turns),
-            Source::Json(text) => match serde_json::from_str::<JsonConversation>(&text) {
-                Ok(c) => {
-                    let id = match c.id {
-                        Some(serde_json::Value::String(s)) if !s.is_empty() => s,
-                        Some(serde_json::Value::Number(n)) => n.to_string(),
-                        _ => return error(None, "`id` must be a non-empty string or a number"),
-                    };
-                    (id, c.turns)
-                }
-                Err(e) => return error(
+    let (id, turns) = match item.source {
+        Source::Invalid(message) => return error(None, &message),
+        Source::Turns(id, turns) => (id, turns),
+        Source::Json(text) => match serde_json::from_str::<JsonConversation>(&text) {
+            Ok(c) => {
+                let id = match c.id {
+                    Some(serde_json::Value::String(s)) if !s.is_empty() => s,
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    _ => return error(None, "`id` must be a non-empty string or a number"),
+                };
+                (id, c.turns)
+            }
+            Err(e) => {
+                return error(
                     None,
                     &format!(
                         "not a conversation ({{\"id\", \"turns\": [{{\"role\", \"text\"}}]}}): {e}"
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     if turns.is_empty() {
         return error(Some(&id), "the conversation has no turns");
     }

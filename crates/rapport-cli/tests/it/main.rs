@@ -6,6 +6,7 @@ mod audit;
 mod eval_train;
 mod redact;
 mod reply;
+mod score;
 mod serve;
 
 use std::io::Write;

@@ -1073,3 +1073,195 @@ fn serve_refuses_to_start_without_a_master_key() {
         "{stderr}"
     );
 }
+
+/// Polls `url` until `done` holds for its JSON body (the refresher runs every 500 ms).
+fn wait_for(c: &Client, url: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = json_of(send(c, "GET", url, Some(key), None));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting on {url}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_dashboard_is_served_and_its_data_is_derived_after_each_turn() {
+    let dir = data_dir("dashboard");
+    let agent = key(&dir, "acme", "agent");
+    let analyst = key(&dir, "acme", "analyst");
+    let service = key(&dir, "acme", "service");
+    let server = start(&dir);
+    let c = client();
+
+    // The page and its assets are embedded and served without a key, same-origin only.
+    let page = send(&c, "GET", &format!("{}/", server.url), None, None);
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    let html = page.text().expect("html");
+    for asset in [
+        "app.js",
+        "charts.js",
+        "app.css",
+        "uPlot.iife.min.js",
+        "uPlot.min.css",
+    ] {
+        assert!(html.contains(&format!("/assets/{asset}")), "{asset}");
+        let r = send(
+            &c,
+            "GET",
+            &format!("{}/assets/{asset}", server.url),
+            None,
+            None,
+        );
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+    }
+    let missing = send(
+        &c,
+        "GET",
+        &format!("{}/assets/nope.js", server.url),
+        None,
+        None,
+    );
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let (status, me) = json_of(send(
+        &c,
+        "GET",
+        &format!("{}/v1/me", server.url),
+        Some(&analyst),
+        None,
+    ));
+    assert_eq!(
+        (status, me["role"].as_str(), me["tenant"].as_str()),
+        (StatusCode::OK, Some("analyst"), Some("acme"))
+    );
+
+    // Evidence offsets are UTF-16 code units of the text as shown (emoji take two).
+    let conv = new_conversation(&c, &server, &agent, "cust-dash");
+    let text =
+        "😡😡 I'm desperate, my parcel is lost and I can't cope. Email me at jo.bloggs@example.com";
+    post_message(&c, &server, &agent, &conv, "1", "customer", text);
+    post_message(
+        &c,
+        &server,
+        &agent,
+        &conv,
+        "2",
+        "agent",
+        "I'm sorry it's lost. I've sent a replacement today by express; it arrives tomorrow.",
+    );
+    let detail_url = format!("{}/v1/conversations/{conv}", server.url);
+    let (_, detail) = json_of(send(&c, "GET", &detail_url, Some(&agent), None));
+    let shown: Vec<u16> = detail["turns"][0]["text"]
+        .as_str()
+        .expect("text")
+        .encode_utf16()
+        .collect();
+    let marks = detail["turns"][0]["highlights"]
+        .as_array()
+        .expect("highlights");
+    assert!(!marks.is_empty(), "{detail}");
+    let marked: Vec<String> = marks
+        .iter()
+        .map(|m| {
+            let (a, b) = (
+                m["start"].as_u64().expect("start") as usize,
+                m["end"].as_u64().expect("end") as usize,
+            );
+            String::from_utf16(&shown[a..b]).expect("whole characters")
+        })
+        .collect();
+    assert!(
+        marked
+            .iter()
+            .any(|m| m.contains("desperate") || m.contains("can't cope")),
+        "{marked:?}"
+    );
+    let audit = &detail["turns"][1]["audit"];
+    assert!(
+        audit["score"].as_u64().is_some_and(|s| s <= 100),
+        "{detail}"
+    );
+    assert!(detail["strategy"].as_array().is_some_and(|m| !m.is_empty()));
+
+    // The analyst's view is redacted, and its evidence points into the redacted text.
+    let (_, redacted) = json_of(send(&c, "GET", &detail_url, Some(&analyst), None));
+    let body = redacted.to_string();
+    assert!(!body.contains("jo.bloggs@example.com"), "{body}");
+    assert!(redacted["turns"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("[EMAIL]")));
+
+    // The refresher derives metrics and the strategy in force for the queue.
+    let list_url = format!("{}/v1/conversations", server.url);
+    let list = wait_for(&c, &list_url, &agent, |b| {
+        b["items"][0]["state"]["metrics"]["turns"] == 2
+    });
+    let state = &list["items"][0]["state"];
+    assert!(
+        state["strategy"].as_array().is_some_and(|m| !m.is_empty()),
+        "{state}"
+    );
+    assert_eq!(state["last_role"], "agent");
+    assert!(state["waiting_since"].is_null(), "answered: nobody waits");
+    assert!(
+        state["metrics"]["distress_peak"]
+            .as_f64()
+            .is_some_and(|d| d >= 0.5),
+        "{state}"
+    );
+
+    // The overview aggregates it; the CSV export has one row per conversation and no message text.
+    let overview_url = format!("{}/v1/overview", server.url);
+    let overview = wait_for(&c, &overview_url, &analyst, |b| {
+        b["overview"]["conversations"] == 1
+    });
+    assert_eq!(overview["channels"], json!(["chat"]));
+    assert_eq!(overview["overview"]["empathy"]["count"], 1);
+    assert_eq!(
+        overview["sentiment_by_day"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let csv = send(
+        &c,
+        "GET",
+        &format!("{}/v1/overview.csv?channel=chat", server.url),
+        Some(&analyst),
+        None,
+    );
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().expect("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("channel,created_at,id,turns"));
+    assert!(lines[1].contains(&conv) && !csv.contains("parcel"));
+    let (status, _) = json_of(send(
+        &c,
+        "GET",
+        &format!("{}/v1/overview?channel=email", server.url),
+        Some(&analyst),
+        None,
+    ));
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = json_of(send(
+        &c,
+        "GET",
+        &format!("{}/v1/overview?from=10&to=5", server.url),
+        Some(&analyst),
+        None,
+    ));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = json_of(send(&c, "GET", &overview_url, Some(&service), None));
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

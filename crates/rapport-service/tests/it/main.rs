@@ -78,6 +78,35 @@ async fn suite(store: &Store) {
     };
     let (first, new) = store.append(&message("m1")).await.expect("append");
     assert!(new);
+
+    // Derived state for the dashboard: saved per conversation, read back by range and channel.
+    assert_eq!(row.state, "{}", "no state until the refresher computes one");
+    store
+        .set_state(&conv, r#"{"metrics":{"turns":1}}"#)
+        .await
+        .expect("state");
+    let in_range = store
+        .states(&tenant, 0, i64::MAX, "")
+        .await
+        .expect("states");
+    assert_eq!(in_range.len(), 1);
+    assert_eq!(in_range[0].3, r#"{"metrics":{"turns":1}}"#);
+    assert!(store
+        .states(&tenant, 0, i64::MAX, "email")
+        .await
+        .expect("states")
+        .is_empty());
+    assert!(store
+        .states(&tenant, 0, row.created_at, "")
+        .await
+        .expect("states")
+        .is_empty());
+    assert!(store
+        .states(&other, 0, i64::MAX, "")
+        .await
+        .expect("states")
+        .is_empty());
+    assert_eq!(store.channels(&tenant).await.expect("channels"), ["chat"]);
     let (again, new_again) = store.append(&message("m1")).await.expect("retry");
     assert!(!new_again, "a retry writes nothing");
     assert_eq!(first.id, again.id);

@@ -529,10 +529,18 @@ pub async fn list_conversations(
         .list(&p.tenant, q.status.as_deref(), q.priority, limit, offset)
         .await?;
     Ok(axum::Json(ConversationPage {
-        items: rows.iter().map(ConversationOut::from).collect(),
+        items: rows.iter().map(|r| fresh(&state, r)).collect(),
         limit,
         offset,
     }))
+}
+
+/// A conversation as the API shows it, with its freshest derived state (saved or not yet).
+fn fresh(state: &AppState, row: &ConversationRow) -> ConversationOut {
+    let mut out = ConversationOut::from(row);
+    let derived = crate::server::derived_state(state, &row.id, &row.state);
+    out.state = serde_json::from_str(&derived).unwrap_or(Value::Null);
+    out
 }
 
 /// The facts of a conversation of the caller's tenant that appending needs, from the cache when there.
@@ -732,7 +740,7 @@ pub async fn get_conversation(
             .await?;
     }
     Ok(axum::Json(ConversationDetail {
-        conversation: ConversationOut::from(&row),
+        conversation: fresh(&state, &row),
         turns: out_turns,
         memory,
         trajectory,
@@ -741,15 +749,28 @@ pub async fn get_conversation(
     }))
 }
 
-/// Recomputes a conversation's derived state (metrics and the strategy in force), saves it and tells
-/// live subscribers. Called by the refresher, off the request path.
-pub async fn refresh_state(state: &Arc<AppState>, tenant: &str, id: &str) -> Result<(), ApiError> {
+/// A conversation's recomputed state (JSON) and the event that announces it once saved.
+#[derive(Debug)]
+pub struct Derived {
+    pub conversation_id: String,
+    pub state: String,
+    pub event: Event,
+}
+
+/// Recomputes a conversation's derived state: metrics, the strategy in force, who wrote last and since
+/// when the customer waits. Called by the refresher, off the request path; `None` when the
+/// conversation is gone or empty.
+pub async fn derive_state(
+    state: &Arc<AppState>,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<Derived>, ApiError> {
     let Some(row) = state.store.conversation(tenant, id).await? else {
-        return Ok(()); // erased meanwhile
+        return Ok(None); // erased meanwhile
     };
     let messages = state.store.messages(&row.id).await?;
     if messages.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let plain = turns(state, &messages)?;
     let worker = state.clone();
@@ -787,7 +808,6 @@ pub async fn refresh_state(state: &Arc<AppState>, tenant: &str, id: &str) -> Res
         "last_role": messages.last().map(|m| m.role.as_str()),
         "waiting_since": waiting_since,
     });
-    state.store.set_state(&row.id, &derived.to_string()).await?;
     let summary: Value = serde_json::from_str(&row.summary).unwrap_or(Value::Null);
     let signals = summary
         .get("signals")
@@ -798,20 +818,20 @@ pub async fn refresh_state(state: &Arc<AppState>, tenant: &str, id: &str) -> Res
                 .collect()
         })
         .unwrap_or_default();
-    events::publish(
-        state,
-        Event {
+    Ok(Some(Derived {
+        conversation_id: row.id.clone(),
+        state: derived.to_string(),
+        event: Event {
             tenant: row.tenant.clone(),
             kind: "state",
             alert: None,
-            conversation_id: row.id.clone(),
+            conversation_id: row.id,
             priority: row.priority,
-            status: row.status.clone(),
+            status: row.status,
             signals,
             at: now_ms(),
         },
-    );
-    Ok(())
+    }))
 }
 
 /// Priority 0-100 from one customer turn.
@@ -1020,6 +1040,9 @@ pub async fn append_message(
         );
     }
     crate::server::mark_stale(&state, &p.tenant, &id);
+    state
+        .appended
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
         tenant: p.tenant.clone(),
         kind,
@@ -1150,6 +1173,8 @@ pub async fn erase_customer(
     check_id("customer_id", &customer_id)?;
     let counts = state.store.erase_customer(&p.tenant, &customer_id).await?;
     forget(&state, None);
+    // Unsaved states of the erased conversations must go too: saving skips conversations that are gone.
+    crate::server::save_states(&state, std::time::Duration::ZERO).await;
     let customer_hash = hex::encode(sha2::Sha256::digest(
         format!("{}\u{0}{customer_id}", p.tenant).as_bytes(),
     ));
@@ -1340,7 +1365,8 @@ async fn metrics_in_range(
     let rows = state.store.states(&p.tenant, from, to, channel).await?;
     let out = rows
         .into_iter()
-        .map(|(_, channel, created_at, derived)| {
+        .map(|(id, channel, created_at, stored)| {
+            let derived = crate::server::derived_state(state, &id, &stored);
             let metrics = serde_json::from_str::<Value>(&derived)
                 .ok()
                 .and_then(|mut v| v.get_mut("metrics").map(Value::take))

@@ -17,6 +17,7 @@ use rapport_engine::respond::Responder;
 use rapport_engine::Engine;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -96,6 +97,12 @@ pub struct AppState {
     pub conversations: RwLock<HashMap<String, Cached>>,
     /// Conversations with new turns whose derived state (metrics, strategy) is stale: id -> tenant.
     pub stale: Mutex<HashMap<String, String>>,
+    /// Derived states computed but not saved yet (id -> state JSON and when it was computed): the
+    /// refresher saves them when ingestion is quiet, or once they are older than `MAX_UNSAVED`. Reads
+    /// prefer these to the stored ones.
+    pub unsaved: Mutex<HashMap<String, (String, Instant)>>,
+    /// Turns appended since start (the refresher saves states when few arrived in the last interval).
+    pub appended: AtomicU64,
     pub settings: Settings,
 }
 
@@ -147,6 +154,8 @@ impl AppState {
             keys: RwLock::new(HashMap::new()),
             conversations: RwLock::new(HashMap::new()),
             stale: Mutex::new(HashMap::new()),
+            unsaved: Mutex::new(HashMap::new()),
+            appended: AtomicU64::new(0),
             settings,
         }
     }
@@ -293,6 +302,7 @@ pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                         if let Ok(mut c) = state.conversations.write() {
                             c.clear();
                         }
+                        save_states(&state, Duration::ZERO).await;
                     }
                     for (tenant, n) in swept {
                         tracing::info!(%tenant, conversations = n, "retention: deleted expired conversations");
@@ -314,25 +324,101 @@ pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Saving derived states waits for a quiet interval (at most this many turns appended in it)...
+const QUIET_TURNS: u64 = 20;
+/// ...or until a state has waited this long.
+const MAX_UNSAVED: Duration = Duration::from_secs(30);
+
 /// Recomputes the derived state of conversations with new turns, every `refresh_interval`, and tells
 /// live subscribers (`state` events). Off the request path: appending a turn only marks it stale.
+///
+/// Under heavy ingestion the refresher must not compete with it: it computes one conversation at a
+/// time for at most a tenth of each interval (what is left stays stale for the next tick), and saves the
+/// states when ingestion is quiet or they have waited `MAX_UNSAVED`, in one transaction, since SQLite's
+/// single writer is the request path's too. Until saved, reads take them from memory.
 pub fn spawn_refresher(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(state.settings.refresh_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut appended_before = 0;
         loop {
             tick.tick().await;
             let stale: Vec<(String, String)> = match state.stale.lock() {
                 Ok(mut s) => s.drain().collect(),
                 Err(_) => Vec::new(),
             };
-            for (id, tenant) in stale {
-                if let Err(e) = crate::api::refresh_state(&state, &tenant, &id).await {
-                    tracing::warn!(conversation = %id, error = %e, "could not refresh the conversation's state");
+            let budget = state.settings.refresh_interval / 10;
+            let started = Instant::now();
+            let mut pending = stale.into_iter();
+            for (id, tenant) in pending.by_ref() {
+                match crate::api::derive_state(&state, &tenant, &id).await {
+                    Ok(Some(d)) => {
+                        if let Ok(mut u) = state.unsaved.lock() {
+                            u.insert(d.conversation_id, (d.state, Instant::now()));
+                        }
+                        crate::events::publish(&state, d.event);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(conversation = %id, error = %e, "could not refresh the conversation's state");
+                    }
+                }
+                if started.elapsed() >= budget {
+                    break;
+                }
+            }
+            if let Ok(mut s) = state.stale.lock() {
+                for (id, tenant) in pending {
+                    s.entry(id).or_insert(tenant);
+                }
+            }
+            let appended = state.appended.load(Ordering::Relaxed);
+            let quiet = appended - appended_before <= QUIET_TURNS;
+            appended_before = appended;
+            save_states(&state, if quiet { Duration::ZERO } else { MAX_UNSAVED }).await;
+        }
+    })
+}
+
+/// Saves the unsaved derived states computed at least `older_than` ago; keeps any that changed meanwhile.
+pub async fn save_states(state: &AppState, older_than: Duration) {
+    let batch: Vec<(String, (String, Instant))> = match state.unsaved.lock() {
+        Ok(u) => u
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() >= older_than)
+            .map(|(id, v)| (id.clone(), v.clone()))
+            .collect(),
+        Err(_) => return,
+    };
+    if batch.is_empty() {
+        return;
+    }
+    let rows: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|(id, (json, _))| (id.as_str(), json.as_str()))
+        .collect();
+    match state.store.set_states(&rows).await {
+        Ok(()) => {
+            if let Ok(mut u) = state.unsaved.lock() {
+                for (id, (_, at)) in &batch {
+                    if u.get(id).is_some_and(|(_, now)| now == at) {
+                        u.remove(id);
+                    }
                 }
             }
         }
-    })
+        Err(e) => tracing::warn!(error = %e, "could not save conversation states"),
+    }
+}
+
+/// The freshest derived state of a conversation: unsaved if there is one, else `stored`.
+pub fn derived_state(state: &AppState, id: &str, stored: &str) -> String {
+    state
+        .unsaved
+        .lock()
+        .ok()
+        .and_then(|u| u.get(id).map(|(json, _)| json.clone()))
+        .unwrap_or_else(|| stored.to_string())
 }
 
 /// Marks a conversation's derived state stale (the refresher recomputes it).
@@ -350,11 +436,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let retention = spawn_retention(state.clone());
     let refresher = spawn_refresher(state.clone());
+    let state_for_shutdown = state.clone();
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     retention.abort();
     refresher.abort();
+    let _ = refresher.await;
+    save_states(&state_for_shutdown, Duration::ZERO).await;
     result
 }
 

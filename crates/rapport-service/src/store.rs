@@ -155,7 +155,10 @@ fn message(row: &AnyRow) -> Result<MessageRow> {
     })
 }
 
-const CONVERSATION_COLUMNS: &str = "id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, state, vault_key_id, vault, created_at, updated_at";
+const CONVERSATION_COLUMNS: &str = "c.id, c.tenant_id, c.customer_id, c.channel, c.status, c.priority, c.discreet, c.turn_count, c.summary, COALESCE(s.state, '{}') AS state, c.vault_key_id, c.vault, c.created_at, c.updated_at";
+/// The conversations with their derived state, for `CONVERSATION_COLUMNS`.
+const CONVERSATIONS: &str =
+    "conversations c LEFT JOIN conversation_states s ON s.conversation_id = c.id";
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at";
 
@@ -340,7 +343,7 @@ impl Store {
     /// A conversation of `tenant` (another tenant's is `None`).
     pub async fn conversation(&self, tenant: &str, id: &str) -> Result<Option<ConversationRow>> {
         let row = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND tenant_id = $2"
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.id = $1 AND c.tenant_id = $2"
         ))
         .bind(id)
         .bind(tenant)
@@ -468,13 +471,23 @@ impl Store {
         .transpose()
     }
 
-    /// Saves a conversation's derived state (metrics and strategy, JSON).
-    pub async fn set_state(&self, id: &str, state: &str) -> Result<()> {
-        sqlx::query("UPDATE conversations SET state = $1 WHERE id = $2")
-            .bind(state)
-            .bind(id)
-            .execute(&self.writer)
+    /// Saves conversations' derived states (metrics and strategy, JSON) in one transaction; a
+    /// conversation erased meanwhile is skipped.
+    pub async fn set_states(&self, states: &[(&str, &str)]) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for (id, state) in states {
+            sqlx::query(
+                "INSERT INTO conversation_states (conversation_id, state) SELECT id, $1 FROM conversations WHERE id = $2 ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state",
+            )
+            .bind(*state)
+            .bind(*id)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -487,9 +500,9 @@ impl Store {
         to: i64,
         channel: &str,
     ) -> Result<Vec<(String, String, i64, String)>> {
-        let rows = sqlx::query(
-            "SELECT id, channel, created_at, state FROM conversations WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND ($4 = '' OR channel = $4) ORDER BY created_at, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT c.id, c.channel, c.created_at, COALESCE(s.state, '{{}}') AS state FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND ($4 = '' OR c.channel = $4) ORDER BY c.created_at, c.id",
+        ))
         .bind(tenant)
         .bind(from)
         .bind(to)
@@ -552,7 +565,7 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<ConversationRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE tenant_id = $1 AND ($2 = '' OR status = $2) AND priority >= $3 ORDER BY priority DESC, updated_at DESC, id LIMIT $4 OFFSET $5"
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND ($2 = '' OR c.status = $2) AND c.priority >= $3 ORDER BY c.priority DESC, c.updated_at DESC, c.id LIMIT $4 OFFSET $5"
         ))
         .bind(tenant)
         .bind(status.unwrap_or(""))
@@ -589,6 +602,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected() as i64;
+            sqlx::query("DELETE FROM conversation_states WHERE conversation_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             counts.vaults += sqlx::query(
                 "SELECT COUNT(*) AS n FROM conversations WHERE id = $1 AND vault IS NOT NULL",
             )
@@ -620,7 +637,7 @@ impl Store {
             let id: String = row.try_get("id")?;
             let tenant: String = row.try_get("tenant_id")?;
             let mut tx = self.writer.begin().await?;
-            for table in ["messages", "webhook_deliveries"] {
+            for table in ["messages", "webhook_deliveries", "conversation_states"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
                     .bind(&id)
                     .execute(&mut *tx)

@@ -82,9 +82,16 @@ async fn suite(store: &Store) {
     // Derived state for the dashboard: saved per conversation, read back by range and channel.
     assert_eq!(row.state, "{}", "no state until the refresher computes one");
     store
-        .set_state(&conv, r#"{"metrics":{"turns":1}}"#)
+        .set_states(&[(&conv, r#"{"metrics":{"turns":0}}"#)])
         .await
         .expect("state");
+    store
+        .set_states(&[
+            (&conv, r#"{"metrics":{"turns":1}}"#),
+            ("no-such-conversation", "{}"),
+        ])
+        .await
+        .expect("a second save replaces the first; unknown ids are skipped");
     let in_range = store
         .states(&tenant, 0, i64::MAX, "")
         .await

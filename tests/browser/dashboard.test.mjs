@@ -101,6 +101,12 @@ test("a distressed message moves its conversation to the top of the queue", asyn
   );
   const row = agentPage.locator(`tr[data-id="${upset}"]`);
   assert.match(await row.innerText(), /0\.[5-9]\d|1\.00/, "distress level shown");
+  // The strategy in force follows within a moment: acknowledge the distress.
+  await agentPage.waitForFunction(
+    (id) => /acknowledge/.test(document.querySelector(`tr[data-id="${id}"]`)?.innerText || ""),
+    upset,
+    { timeout: 3000 },
+  );
   await shot(agentPage, "queue-distressed-on-top");
 });
 
@@ -197,4 +203,24 @@ test("the score report opens offline and shows its charts", async () => {
   assert.match(await page.locator(".tiles").innerText(), /30\s+conversations/);
   await shot(page, "report");
   await context.close();
+});
+
+test("the handoff queue lists only the conversations waiting for a person", async () => {
+  await agentPage.goto(URL_BASE + "/#/queue");
+  await agentPage.locator("h2", { hasText: "Live queue" }).waitFor();
+  await say(calm, "I want to speak to a real person now, please.");
+  await agentPage.locator(`tr[data-id="${calm}"] .badge.handoff`).waitFor({ timeout: 3000 });
+  await agentPage.getByLabel(/Handoff queue only/).focus();
+  await agentPage.keyboard.press("Space");
+  // The filtered queue replaces the full one: the conversation without a handoff goes.
+  await agentPage.waitForFunction(
+    (id) => document.getElementById("handoff-only")?.checked === true && !document.querySelector(`tr[data-id="${id}"]`),
+    upset,
+    { timeout: 3000 },
+  );
+  const ids = await agentPage.locator("#queue tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+  assert.ok(ids.includes(calm), `${ids}`);
+  const badges = await agentPage.locator("#queue tbody tr .badge.handoff").count();
+  assert.equal(badges, ids.length, "every listed conversation is handed off");
+  await shot(agentPage, "handoff-queue");
 });

@@ -161,6 +161,7 @@
   }
 
   // ---- Live queue ------------------------------------------------------------------------------------
+  let handoffOnly = false;
   const TREND = { improving: ["↗", "improving"], declining: ["↘", "declining"], stable: ["→", "stable"] };
 
   // Queue order: priority (distress, vulnerability, self-harm, a request for a human), then a handoff,
@@ -181,7 +182,12 @@
   async function renderQueue() {
     const page = await api("/v1/conversations?limit=200");
     const now = Date.now();
-    const items = page.items.slice().sort((a, b) => queueScore(b, now) - queueScore(a, now) || b.updated_at - a.updated_at);
+    const all = page.items.slice().sort((a, b) => queueScore(b, now) - queueScore(a, now) || b.updated_at - a.updated_at);
+    const items = handoffOnly ? all.filter((c) => c.status === "handoff") : all;
+    const toggle = el("input", { type: "checkbox", id: "handoff-only" });
+    toggle.checked = handoffOnly;
+    toggle.addEventListener("change", () => { handoffOnly = toggle.checked; renderQueue(); });
+    const filter = el("p", {}, toggle, " ", el("label", { for: "handoff-only", text: "Handoff queue only (" + all.filter((c) => c.status === "handoff").length + ")" }));
     const table = el("table", { id: "queue" });
     table.append(el("caption", { class: "hint", text: "Highest priority first: distress, vulnerability, a request for a person, waiting time." }));
     table.append(el("thead", {}, el("tr", {}, ...["Conversation", "Customer now", "Distress", "Trend", "Strategy in force", "Waiting", "Flags", "Priority"].map((h) => el("th", { scope: "col", text: h })))));
@@ -214,9 +220,11 @@
     table.append(body);
     const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("tr.row");
     const focusedId = focused ? focused.dataset.id : null;
+    const hadToggleFocus = document.activeElement && document.activeElement.id === "handoff-only";
     main.replaceChildren(el("h2", { text: "Live queue" }),
-      el("p", { class: "status", id: "connection", text: eventsAbort ? "Live: updates as they happen" : "" }),
-      items.length ? table : el("p", { text: "No conversations yet. They appear here as soon as a customer writes." }));
+      el("p", { class: "status", id: "connection", text: eventsAbort ? "Live: updates as they happen" : "" }), filter,
+      items.length ? table : el("p", { text: handoffOnly ? "No conversation is waiting for a person." : "No conversations yet. They appear here as soon as a customer writes." }));
+    if (hadToggleFocus) document.getElementById("handoff-only").focus();
     if (focusedId) {
       const again = main.querySelector('tr.row[data-id="' + CSS.escape(focusedId) + '"] a');
       if (again) again.focus();

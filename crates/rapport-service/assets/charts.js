@@ -33,21 +33,24 @@ const RapportCharts = (() => {
 
   const WHOLE = { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_, ticks) => ticks.map(String) };
 
-  // A line chart: xs (numbers), series [{label, values, color}], y range [min, max].
-  function line(container, title, xs, series, range, xLabel) {
+  // A line chart: xs (numbers), series [{label, values, color}], y range [min, max]; with `names`, the
+  // x values are positions 0..n-1 labelled by `names` (days, say) on the axis and in the data table.
+  function line(container, title, xs, series, range, xLabel, names) {
     const figure = el("figure", { class: "chart" }, el("figcaption", { text: title }));
     container.append(figure);
     const opts = {
       height: 220,
-      scales: { x: { time: false }, y: { range: () => range } },
-      axes: [Object.assign({ label: xLabel || "" }, WHOLE), {}],
+      scales: { x: names ? { time: false, range: [-0.5, xs.length - 0.5] } : { time: false }, y: { range: () => range } },
+      axes: [names
+        ? { label: xLabel || "", incrs: [1, 2, 5, 7, 14, 30, 60, 90], values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? names[t] || "" : "")) }
+        : Object.assign({ label: xLabel || "" }, WHOLE), {}],
       series: [{ label: xLabel || "x" }].concat(
         series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 6 } }))
       ),
     };
     if (xs.length > 0) draw(figure, opts, [xs].concat(series.map((s) => s.values)));
     figure.append(table(title, [xLabel || "x"].concat(series.map((s) => s.label)),
-      xs.map((x, i) => [x].concat(series.map((s) => fmt(s.values[i]))))));
+      xs.map((x, i) => [names ? names[i] : x].concat(series.map((s) => fmt(s.values[i]))))));
     return figure;
   }
 
@@ -109,10 +112,9 @@ const RapportCharts = (() => {
     const grid = el("div", { class: "charts" });
     root.append(grid);
     if (byDay && byDay.length > 0) {
-      line(grid, "Sentiment trend by day (mean of customer turns)", byDay.map((d, i) => i + 1),
-        [{ label: "sentiment", values: byDay.map((d) => mean(d)), color: COLORS.sentiment }], [-1, 1], "day");
-      const days = el("p", { class: "hint", text: "Days: " + byDay.map((d, i) => (i + 1) + " = " + d.day).join(", ") });
-      grid.lastChild.append(days);
+      line(grid, "Sentiment trend by day (mean of customer turns)", byDay.map((_, i) => i),
+        [{ label: "sentiment", values: byDay.map((d) => mean(d)), color: COLORS.sentiment }], [-1, 1], "day (UTC)",
+        byDay.map((d) => d.day));
     }
     const byTurn = (o.sentiment_by_turn || []).map(mean);
     const last = byTurn.reduce((acc, v, i) => (v == null ? acc : i), -1);

@@ -209,6 +209,16 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// What the reply audit checks of this policy (banned phrases, required disclosures), with the
+    /// company's own text whose names and contacts are not leaks.
+    pub fn audit_policy(&self, company_text: Vec<String>) -> rapport_audit::Policy {
+        rapport_audit::Policy {
+            banned_phrases: self.language.banned_phrases.clone(),
+            required_disclosures: self.language.required_disclosures.clone(),
+            company_text,
+        }
+    }
+
     /// Parses and validates a policy file's text.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         let policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse(e.to_string()))?;

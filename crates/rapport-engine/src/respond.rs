@@ -269,11 +269,7 @@ impl Responder {
             company_text.push(a.intro.clone());
             company_text.extend(a.steps.iter().cloned());
         }
-        let policy = rapport_audit::Policy {
-            banned_phrases: self.policy.language.banned_phrases.clone(),
-            required_disclosures: self.policy.language.required_disclosures.clone(),
-            company_text,
-        };
+        let policy = self.policy.audit_policy(company_text);
         // The draft is never empty here and the composer stays far below the size limit; an LLM answer
         // over it was cut on the way in.
         let draft = rapport_text::truncate_on_char_boundary(draft, rapport_audit::MAX_REPLY_BYTES);

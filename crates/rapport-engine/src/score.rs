@@ -100,11 +100,7 @@ pub fn score(
     let distress: Vec<f32> = customer.iter().map(|(_, a)| level(a, "distress")).collect();
     let trend = trajectory::trajectory(&customer, Vec::new()).trend;
 
-    let audit_policy = rapport_audit::Policy {
-        banned_phrases: policy.language.banned_phrases.clone(),
-        required_disclosures: policy.language.required_disclosures.clone(),
-        company_text: Vec::new(),
-    };
+    let audit_policy = policy.audit_policy(Vec::new());
     let mut reply_scores = Vec::new();
     let mut hollow_sympathy = 0;
     let mut pii_leaks = 0;

@@ -463,16 +463,7 @@ pub async fn audit(
             text: t.text.clone(),
         })
         .collect();
-    let policy = rapport_audit::Policy {
-        banned_phrases: state.responder.policy().language.banned_phrases.clone(),
-        required_disclosures: state
-            .responder
-            .policy()
-            .language
-            .required_disclosures
-            .clone(),
-        company_text: Vec::new(),
-    };
+    let policy = state.responder.policy().audit_policy(Vec::new());
     let audit = state
         .auditor
         .audit(&input.customer, &input.reply, &history, &policy)
@@ -637,16 +628,6 @@ fn highlights(text: &str, analysis: &rapport_signals::Analysis) -> Vec<Highlight
     out
 }
 
-/// The audit policy of the tenant's company policy.
-fn audit_policy(state: &AppState) -> rapport_audit::Policy {
-    let language = &state.responder.policy().language;
-    rapport_audit::Policy {
-        banned_phrases: language.banned_phrases.clone(),
-        required_disclosures: language.required_disclosures.clone(),
-        company_text: Vec::new(),
-    }
-}
-
 /// A conversation with its turns, signals, evidence, reply audits, memory, trajectory and derived state.
 #[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The conversation", body = ConversationDetail),
@@ -676,24 +657,38 @@ pub async fn get_conversation(
             Turn { role: t.role, text }
         })
         .collect();
-    let policy = audit_policy(&state);
+    // Everything is derived from what the viewer may read: an analyst's evidence offsets point into the
+    // redacted text, and their memory holds no raw personal data.
+    let conversation = Conversation { turns: shown };
+    let shown = &conversation.turns;
+    let derived = if shown.is_empty() {
+        None
+    } else {
+        Some(
+            state
+                .engine
+                .state(&row.id, &conversation)
+                .map_err(|e| ApiError::Invalid(e.to_string()))?,
+        )
+    };
+    let policy = state.responder.policy();
+    let audit_policy = policy.audit_policy(Vec::new());
     let mut out_turns = Vec::with_capacity(messages.len());
     let mut last_customer: Option<usize> = None;
-    for (i, (m, t)) in messages.iter().zip(&shown).enumerate() {
+    for (i, (m, t)) in messages.iter().zip(shown).enumerate() {
         let role = TurnRole::parse(&m.role);
-        let (analysis, marks) = if role == TurnRole::Customer {
+        // The engine analysed the text as shown (before pseudonymising it for itself).
+        let analysis = derived
+            .as_ref()
+            .and_then(|s| s.analyses.get(i))
+            .and_then(Option::as_ref);
+        if analysis.is_some() {
             last_customer = Some(i);
-            // Evidence must point into the text as shown: a redacted text is analysed as it reads.
-            let a = state.engine.analyzer().analyze(&t.text);
-            let marks = highlights(&t.text, &a);
-            (serde_json::to_value(&a).ok(), marks)
-        } else {
-            (None, Vec::new())
-        };
+        }
         let audit = match (role, last_customer) {
             (TurnRole::Agent | TurnRole::Bot, Some(c)) => state
                 .auditor
-                .audit(&shown[c].text, &t.text, &shown[..i], &policy)
+                .audit(&shown[c].text, &t.text, &shown[..i], &audit_policy)
                 .ok(),
             _ => None,
         };
@@ -702,30 +697,27 @@ pub async fn get_conversation(
             role,
             text: t.text.clone(),
             redacted: m.redacted || redact_for_role,
-            analysis,
-            highlights: marks,
+            analysis: analysis.and_then(|a| serde_json::to_value(a).ok()),
+            highlights: analysis.map_or_else(Vec::new, |a| highlights(&t.text, a)),
             audit,
             created_at: m.created_at,
         });
     }
-    let (memory, trajectory, strategy, handoff) = if shown.is_empty() {
-        let empty = || Value::Object(Default::default());
-        (empty(), empty(), Value::Array(Vec::new()), Value::Null)
-    } else {
-        // Derived from what the viewer may read: an analyst's memory holds no raw personal data.
-        let s = state
-            .engine
-            .state(&row.id, &Conversation { turns: shown })
-            .map_err(|e| ApiError::Invalid(e.to_string()))?;
-        let policy = state.responder.policy();
-        let moves = rapport_engine::strategy::decide(&s, policy);
-        let handoff = rapport_engine::handoff::packet(&s, &moves, policy);
-        (
-            serde_json::to_value(&s.memory).unwrap_or_default(),
-            serde_json::to_value(&s.trajectory).unwrap_or_default(),
-            serde_json::to_value(&moves).unwrap_or_default(),
-            serde_json::to_value(&handoff).unwrap_or_default(),
-        )
+    let (memory, trajectory, strategy, handoff) = match &derived {
+        None => {
+            let empty = || Value::Object(Default::default());
+            (empty(), empty(), Value::Array(Vec::new()), Value::Null)
+        }
+        Some(s) => {
+            let moves = rapport_engine::strategy::decide(s, policy);
+            let handoff = rapport_engine::handoff::packet(s, &moves, policy);
+            (
+                serde_json::to_value(&s.memory).unwrap_or_default(),
+                serde_json::to_value(&s.trajectory).unwrap_or_default(),
+                serde_json::to_value(&moves).unwrap_or_default(),
+                serde_json::to_value(&handoff).unwrap_or_default(),
+            )
+        }
     };
     if !redact_for_role && !row.discreet && !messages.is_empty() {
         state

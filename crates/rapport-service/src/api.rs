@@ -1312,20 +1312,6 @@ pub struct OverviewOut {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// `YYYY-MM-DD` of a Unix-ms time (UTC), by the civil-from-days algorithm.
-fn day_of(ms: i64) -> String {
-    let z = ms.div_euclid(DAY_MS) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// The metrics of the tenant's conversations in the requested range, with their channel and start.
 async fn metrics_in_range(
     state: &AppState,
@@ -1389,7 +1375,7 @@ pub async fn overview(
             continue;
         };
         overview.add(m);
-        let day = day_of(*created_at);
+        let day = rapport_text::utc_date(*created_at);
         if days.last().is_none_or(|d| d.day != day) {
             days.push(DayMean {
                 day,
@@ -1449,18 +1435,6 @@ pub async fn overview_csv(
         body,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn days_are_civil_dates_in_utc() {
-        assert_eq!(super::day_of(0), "1970-01-01");
-        assert_eq!(super::day_of(951_782_400_000), "2000-02-29");
-        assert_eq!(super::day_of(1_795_651_199_999), "2026-11-25");
-        assert_eq!(super::day_of(1_795_651_200_000), "2026-11-26");
-        assert_eq!(super::day_of(-1), "1969-12-31");
-    }
 }
 
 #[derive(Debug)]

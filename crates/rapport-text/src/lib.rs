@@ -172,6 +172,21 @@ pub fn uppercase_ratio(text: &str) -> (f32, usize) {
     }
 }
 
+/// The UTC calendar date (`YYYY-MM-DD`) of a Unix time in milliseconds, by Howard Hinnant's
+/// civil-from-days algorithm: to stamp model cards and label report days without a date crate.
+pub fn utc_date(unix_ms: i64) -> String {
+    let z = unix_ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +223,14 @@ mod tests {
     fn word_boundaries() {
         assert!(is_word_bounded("I am sad.", 5, 8));
         assert!(!is_word_bounded("I am sadder", 5, 8));
+    }
+
+    #[test]
+    fn utc_dates_are_civil_dates() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_date(1_795_651_199_999), "2026-11-25");
+        assert_eq!(utc_date(1_795_651_200_000), "2026-11-26");
+        assert_eq!(utc_date(-1), "1969-12-31");
     }
 }

@@ -327,18 +327,13 @@ impl Mean {
         self.count += 1;
     }
 
-    pub fn merge(&mut self, other: &Mean) {
-        self.sum += other.sum;
-        self.count += other.count;
-    }
-
     pub fn value(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum / self.count as f64)
     }
 }
 
-/// The aggregate of many conversations' metrics; built one conversation at a time in constant memory
-/// (the churn list is bounded), and mergeable across threads.
+/// The aggregate of many conversations' metrics, built one conversation at a time in constant memory
+/// (the churn list is bounded).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
     pub conversations: u64,
@@ -422,48 +417,6 @@ impl Overview {
         self.churn_risk.truncate(CHURN_LIST);
     }
 
-    /// Adds another aggregate (of other conversations) to this one.
-    pub fn merge(&mut self, other: Overview) {
-        self.conversations += other.conversations;
-        self.turns += other.turns;
-        self.customer_turns += other.customer_turns;
-        self.resolved += other.resolved;
-        self.escalated += other.escalated;
-        self.improving += other.improving;
-        self.stable += other.stable;
-        self.declining += other.declining;
-        for (a, b) in self
-            .empathy_histogram
-            .iter_mut()
-            .zip(other.empathy_histogram)
-        {
-            *a += b;
-        }
-        self.empathy.merge(&other.empathy);
-        self.hollow_sympathy += other.hollow_sympathy;
-        self.pii_leaks += other.pii_leaks;
-        if self.sentiment_by_turn.len() < other.sentiment_by_turn.len() {
-            self.sentiment_by_turn
-                .resize(other.sentiment_by_turn.len(), Mean::default());
-        }
-        for (a, b) in self
-            .sentiment_by_turn
-            .iter_mut()
-            .zip(&other.sentiment_by_turn)
-        {
-            a.merge(b);
-        }
-        for (k, v) in other.emotions {
-            *self.emotions.entry(k).or_default() += v;
-        }
-        for (k, v) in other.distress_drivers {
-            *self.distress_drivers.entry(k).or_default() += v;
-        }
-        for r in other.churn_risk {
-            self.offer_at_risk(r);
-        }
-    }
-
     /// Share of conversations resolved (0..1).
     pub fn resolution_rate(&self) -> f64 {
         ratio(self.resolved, self.conversations)
@@ -472,18 +425,6 @@ impl Overview {
     /// Share of conversations escalated (0..1).
     pub fn escalation_rate(&self) -> f64 {
         ratio(self.escalated, self.conversations)
-    }
-
-    /// The most frequent drivers of distress, most frequent first.
-    pub fn top_drivers(&self, n: usize) -> Vec<(&str, u64)> {
-        let mut all: Vec<(&str, u64)> = self
-            .distress_drivers
-            .iter()
-            .map(|(k, &v)| (k.as_str(), v))
-            .collect();
-        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        all.truncate(n);
-        all
     }
 }
 
@@ -538,24 +479,6 @@ mod tests {
             .all(|w| w[0].churn_risk >= w[1].churn_risk));
         assert!((o.churn_risk[0].churn_risk - 0.98).abs() < 1e-6);
         assert_eq!(o.empathy_histogram[5], 100);
-    }
-
-    #[test]
-    fn merging_equals_adding_in_one_aggregate() {
-        let all: Vec<Metrics> = (0..40)
-            .map(|i| at_risk(&format!("c{i}"), i as f32 / 40.0))
-            .collect();
-        let mut one = Overview::default();
-        all.iter().for_each(|m| one.add(m));
-        let mut left = Overview::default();
-        let mut right = Overview::default();
-        all[..13].iter().for_each(|m| left.add(m));
-        all[13..].iter().for_each(|m| right.add(m));
-        left.merge(right);
-        assert_eq!(left.conversations, one.conversations);
-        assert_eq!(left.empathy_histogram, one.empathy_histogram);
-        assert_eq!(left.churn_risk, one.churn_risk);
-        assert_eq!(left.sentiment_by_turn, one.sentiment_by_turn);
     }
 
     #[test]

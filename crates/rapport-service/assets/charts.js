@@ -78,15 +78,9 @@ const RapportCharts = (() => {
     return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : String(v);
   }
 
+  // A chart's data as a table, folded under the chart.
   function table(caption, head, rows) {
-    const details = el("details", { class: "data" }, el("summary", { text: "Data: " + caption }));
-    const t = el("table");
-    t.append(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))));
-    const body = el("tbody");
-    for (const r of rows) body.append(el("tr", {}, ...r.map((c) => el("td", { text: String(c) }))));
-    t.append(body);
-    details.append(t);
-    return details;
+    return el("details", { class: "data" }, el("summary", { text: "Data: " + caption }), simpleTable(head, rows));
   }
 
   const mean = (m) => (m && m.count > 0 ? m.sum / m.count : null);
@@ -157,5 +151,5 @@ const RapportCharts = (() => {
     return t;
   }
 
-  return { el, line, bars, overview, simpleTable, mean, COLORS };
+  return { el, line, overview, COLORS };
 })();

@@ -529,8 +529,9 @@ pub async fn list_conversations(
 /// A conversation as the API shows it, with its freshest derived state (saved or not yet).
 fn fresh(state: &AppState, row: &ConversationRow) -> ConversationOut {
     let mut out = ConversationOut::from(row);
-    let derived = crate::server::derived_state(state, &row.id, &row.state);
-    out.state = serde_json::from_str(&derived).unwrap_or(Value::Null);
+    if let Some(unsaved) = crate::server::unsaved_state(state, &row.id) {
+        out.state = serde_json::from_str(&unsaved).unwrap_or(Value::Null);
+    }
     out
 }
 
@@ -1344,7 +1345,7 @@ async fn metrics_in_range(
     let out = rows
         .into_iter()
         .map(|(id, channel, created_at, stored)| {
-            let derived = crate::server::derived_state(state, &id, &stored);
+            let derived = crate::server::unsaved_state(state, &id).unwrap_or(stored);
             let metrics = serde_json::from_str::<Value>(&derived)
                 .ok()
                 .and_then(|mut v| v.get_mut("metrics").map(Value::take))

@@ -411,14 +411,13 @@ pub async fn save_states(state: &AppState, older_than: Duration) {
     }
 }
 
-/// The freshest derived state of a conversation: unsaved if there is one, else `stored`.
-pub fn derived_state(state: &AppState, id: &str, stored: &str) -> String {
+/// A conversation's derived state computed but not saved yet, if there is one (fresher than the stored).
+pub fn unsaved_state(state: &AppState, id: &str) -> Option<String> {
     state
         .unsaved
         .lock()
         .ok()
         .and_then(|u| u.get(id).map(|(json, _)| json.clone()))
-        .unwrap_or_else(|| stored.to_string())
 }
 
 /// Marks a conversation's derived state stale (the refresher recomputes it).

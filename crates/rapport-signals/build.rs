@@ -1,16 +1,20 @@
-//! Embeds the shipped models (`models/*.rplm` at the workspace root) when they exist, so the `rapport`
-//! binary works from any directory. Without them (bootstrapping a first training run) the crate still
-//! builds and `builtin` reports that no built-in model is available.
+//! Embeds the shipped models (`models/*.rplm` and `models/cx.rpcx` at the workspace root) when they
+//! exist, so the `rapport` binary works from any directory. Without them (bootstrapping a first training
+//! run) the crate still builds and `builtin` reports that no built-in model is available.
 
 use std::path::Path;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(rapport_builtin_models)");
+    println!("cargo::rustc-check-cfg=cfg(rapport_builtin_cx)");
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    for name in ["emotions.rplm", "intent.rplm"] {
+    for name in ["emotions.rplm", "intent.rplm", "cx.rpcx"] {
         println!("cargo::rerun-if-changed={}", models.join(name).display());
     }
     if models.join("emotions.rplm").exists() && models.join("intent.rplm").exists() {
         println!("cargo::rustc-cfg=rapport_builtin_models");
+    }
+    if models.join("cx.rpcx").exists() {
+        println!("cargo::rustc-cfg=rapport_builtin_cx");
     }
 }

@@ -46,6 +46,33 @@ pub enum Command {
         /// Folder with the three EPITOME csv files.
         dir: PathBuf,
     },
+    /// CX reading on annotated conversations (cx_gold or cx_dialogues JSONL): signals and vulnerabilities
+    /// micro-F1 with precision, recall and per-signal figures, sentiment Spearman and 3-way macro-F1,
+    /// topics micro-F1, pushback F1 and problem accuracy.
+    ///
+    /// With --cv K, grouped K-fold cross-validation instead: each fold is read by a model trained on the
+    /// other folds only (honest figures for the data the shipped model was trained on).
+    Cx {
+        /// Annotated conversations, JSONL; several files are pooled.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Read every customer turn in its conversation (pushback, problem) instead of on its own.
+        #[arg(long)]
+        context: bool,
+        /// Print each turn with a missed or wrong label before the summary line.
+        #[arg(long)]
+        errors: bool,
+        /// Cross-validate with this many folds instead of evaluating the built-in (or --models) model.
+        #[arg(long, value_name = "K")]
+        cv: Option<usize>,
+        /// What cross-validation folds keep together.
+        #[arg(long, value_enum, default_value = "conversation")]
+        group_by: crate::cx::GroupBy,
+        #[command(flatten)]
+        models: crate::ModelPaths,
+        #[command(flatten)]
+        hyper: crate::cx::CxHyper,
+    },
     /// Intent model on a Bitext customer-support CSV: accuracy and macro-F1.
     Intent {
         /// Bitext CSV (`instruction`, `intent` columns).
@@ -58,6 +85,67 @@ pub enum Command {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Cx {
+            files,
+            context,
+            errors,
+            cv,
+            group_by,
+            models,
+            hyper,
+        } => {
+            let mut conversations = Vec::new();
+            for file in &files {
+                conversations.extend(rapport_eval::read_cx(file)?);
+            }
+            let mut error_lines = Vec::new();
+            let errors = errors.then_some(&mut error_lines);
+            let report = match cv {
+                None => {
+                    let analyzer = crate::analyze::load_analyzer(&models)?;
+                    if analyzer.cx().is_none() {
+                        anyhow::bail!(
+                            "no CX model: train one with `rapport train cx` or pass --cx-model"
+                        );
+                    }
+                    let mut report =
+                        crate::cx::evaluate(&analyzer, &conversations, context, errors);
+                    if let Some(expect) = crate::cx::expectations(analyzer, &conversations)? {
+                        report["expect"] = expect;
+                    }
+                    report
+                }
+                Some(folds) => {
+                    let base = crate::analyze::load_base_analyzer(&models)?;
+                    let make = |model| -> Result<Analyzer> {
+                        Ok(crate::analyze::load_base_analyzer(&models)?.with_cx(Some(model)))
+                    };
+                    let config = hyper.config();
+                    let bar = crate::train::fits_bar(
+                        rapport_signals::cx::fits(&config) * folds as u64,
+                        "cross-validating cx",
+                    );
+                    let report = crate::cx::cross_validate(
+                        &base,
+                        &make,
+                        &conversations,
+                        folds,
+                        group_by,
+                        context,
+                        &config,
+                        errors,
+                        &|| bar.inc(1),
+                    )?;
+                    bar.finish_and_clear();
+                    report
+                }
+            };
+            for line in &error_lines {
+                println!("{line}");
+            }
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Goemotions {
             file,
             model,

@@ -5,6 +5,7 @@
 
 mod analyze;
 mod audit;
+mod cx;
 mod eval;
 mod lines;
 mod redact;
@@ -83,6 +84,9 @@ struct ModelPaths {
     /// Intent model file (default: the built-in model).
     #[arg(long, value_name = "PATH", env = "RAPPORT_INTENT_MODEL")]
     intent_model: Option<PathBuf>,
+    /// CX model file (default: the built-in model).
+    #[arg(long, value_name = "PATH", env = "RAPPORT_CX_MODEL")]
+    cx_model: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {

@@ -41,10 +41,10 @@ pub const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy.toml");
 
 /// Other fields (metadata of the caller) are ignored.
 #[derive(serde::Deserialize)]
-struct Input {
+pub(crate) struct Input {
     #[serde(default)]
     id: Option<String>,
-    turns: Vec<Turn>,
+    pub(crate) turns: Vec<Turn>,
 }
 
 impl Setup {
@@ -99,7 +99,7 @@ impl Setup {
     }
 }
 
-fn read_conversation(path: &Path) -> Result<Input> {
+pub(crate) fn read_conversation(path: &Path) -> Result<Input> {
     let text = if path == Path::new("-") {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)

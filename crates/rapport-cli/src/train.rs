@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use rapport_signals::cx;
 use rapport_signals::emotions::{self, LabelledText};
 use rapport_signals::features::{FeatureConfig, VIEW_NAMES};
 use rapport_signals::intent::{self, IntentExample};
@@ -24,6 +25,22 @@ pub enum Command {
         out: PathBuf,
         #[command(flatten)]
         hyper: Hyper,
+    },
+    /// Train the CX model (signals, vulnerabilities, topics, sentiment, pushback, problem state) on
+    /// annotated conversations (cx_gold / cx_dialogues JSONL), on top of the emotion model and the cue
+    /// lexicon; thresholds are tuned on out-of-fold predictions grouped by conversation.
+    Cx {
+        /// Annotated conversations, JSONL; several files are pooled.
+        #[arg(long = "data", value_name = "FILE.jsonl", required = true)]
+        data: Vec<PathBuf>,
+        /// Where to write the model file.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// Emotion model file whose outputs the CX model reads (default: the built-in model).
+        #[arg(long, value_name = "PATH")]
+        emotions_model: Option<PathBuf>,
+        #[command(flatten)]
+        hyper: crate::cx::CxHyper,
     },
     /// Train the intent model on a Bitext customer-support CSV (`instruction`, `intent` columns).
     Intent {
@@ -128,8 +145,70 @@ fn today() -> String {
     rapport_text::utc_date(ms)
 }
 
+/// A progress bar counted in model fits (one head on one fold).
+pub fn fits_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} head fits (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Cx {
+            data,
+            out,
+            emotions_model,
+            hyper,
+        } => {
+            let mut conversations = Vec::new();
+            for file in &data {
+                conversations.extend(rapport_eval::read_cx(file)?);
+            }
+            let analyzer = rapport_signals::Analyzer::new(
+                crate::analyze::load_emotions(emotions_model.as_deref())?,
+                crate::analyze::load_intent(None)?,
+            );
+            let features = cx::CxFeatures::default();
+            let examples = crate::cx::examples(
+                &analyzer,
+                &conversations,
+                &features,
+                crate::cx::GroupBy::Conversation,
+            );
+            let refs: Vec<&cx::CxExample> = examples.iter().collect();
+            let config = hyper.config();
+            let bar = fits_bar(cx::fits(&config), "training cx");
+            let mut model = cx::train(&refs, features, &config, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            let info = &mut model.header.info;
+            info.insert("trained".into(), today().into());
+            info.insert(
+                "data_files".into(),
+                data.iter().map(|p| file_name(p)).collect::<Vec<_>>().into(),
+            );
+            info.insert("conversations".into(), conversations.len().into());
+            info.insert("examples".into(), examples.len().into());
+            info.insert(
+                "positives".into(),
+                crate::cx::label_counts(&examples).into(),
+            );
+            info.insert("train_config".into(), serde_json::to_value(config)?);
+            write_model(&out, &model.to_bytes())?;
+            eprintln!(
+                "wrote {} ({} conversations, {} examples, {} heads)",
+                out.display(),
+                conversations.len(),
+                examples.len(),
+                model.heads()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Emotions {
             train,
             dev,

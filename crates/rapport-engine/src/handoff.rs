@@ -90,7 +90,13 @@ pub fn packet(state: &State, moves: &[Move], policy: &Policy) -> Option<Handoff>
     } else {
         Priority::Normal
     };
-    let intent = last.map(|a| a.intent.label.clone()).unwrap_or_default();
+    // What the customer needs, read over the conversation; the message's intent when it was read alone.
+    let intent = last
+        .map(|a| match &a.reading {
+            Some(reading) if !reading.need.is_empty() => reading.need.clone(),
+            _ => a.intent.label.clone(),
+        })
+        .unwrap_or_default();
     let tried: Vec<String> = state.memory.tried.iter().map(|s| s.text.clone()).collect();
     let promised: Vec<String> = state
         .memory

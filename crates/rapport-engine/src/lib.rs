@@ -21,6 +21,7 @@ pub mod trajectory;
 
 use memory::{Memory, MemoryExtractor};
 use rapport_privacy::{Detector, Operator, Vault};
+use rapport_signals::analysis::Speaker;
 use rapport_signals::{Analysis, Analyzer};
 use serde::{Deserialize, Serialize};
 use trajectory::{content_words, similarity, Repeat, Trajectory};
@@ -113,12 +114,21 @@ impl Engine {
         Ok(Self::new(Analyzer::builtin()?))
     }
 
-    /// The analysis of each customer turn, by turn index (`None` for other roles).
+    /// The analysis of each customer turn read in its conversation (with its pushback, problem state and
+    /// need), by turn index (`None` for other roles).
     pub fn analyze_turns(&self, turns: &[Turn]) -> Vec<Option<Analysis>> {
-        turns
+        let speakers: Vec<(Speaker, &str)> = turns
             .iter()
-            .map(|t| (t.role == Role::Customer).then(|| self.analyzer.analyze(&t.text)))
-            .collect()
+            .map(|t| {
+                let speaker = if t.role == Role::Customer {
+                    Speaker::Customer
+                } else {
+                    Speaker::Company
+                };
+                (speaker, t.text.as_str())
+            })
+            .collect();
+        self.analyzer.analyze_conversation(&speakers)
     }
 
     /// Analyses, pseudonymises and remembers a conversation (`id` scopes its pseudonyms).
@@ -130,9 +140,27 @@ impl Engine {
         if turns.len() > MAX_TURNS {
             return Err(Error::TooManyTurns(turns.len()));
         }
-        let analyses = self.analyze_turns(turns);
+        let mut analyses = self.analyze_turns(turns);
         let mut vault = Vault::new(id);
         let memory = self.memory.extract(turns, &self.detector, &mut vault);
+        // A need quotes the customer's words: it holds pseudonyms, like every text the state keeps.
+        for reading in analyses
+            .iter_mut()
+            .flatten()
+            .filter_map(|a| a.reading.as_mut())
+        {
+            let entities = self.detector.detect(&reading.need);
+            if !entities.is_empty() {
+                reading.need = rapport_privacy::apply(
+                    &reading.need,
+                    &entities,
+                    Operator::Pseudonymize,
+                    None,
+                    Some(&mut vault),
+                )
+                .unwrap_or_else(|_| "help with their request".into());
+            }
+        }
         let pseudonymised: Vec<Turn> = turns
             .iter()
             .map(|t| {

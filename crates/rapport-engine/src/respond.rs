@@ -308,7 +308,7 @@ impl Responder {
         let mut parts: Vec<String> = Vec::new();
         for &(i, a) in state.customer().iter().rev().take(2) {
             parts.push(conversation.turns[i].text.clone());
-            if a.intent.confidence >= 0.35 {
+            if a.intent.confidence >= 0.35 && a.intent.label != rapport_signals::intent::OTHER {
                 parts.push(a.intent.label.replace('_', " "));
             }
             parts.extend(a.vulnerability.present().map(|v| v.replace('_', " ")));

@@ -143,7 +143,9 @@ pub fn score(
             push(&mut signals, name);
         }
         if level(a, "distress") >= DISTRESSED {
-            push(&mut drivers, &format!("intent:{}", a.intent.label));
+            if a.intent.label != rapport_signals::intent::OTHER {
+                push(&mut drivers, &format!("intent:{}", a.intent.label));
+            }
             for topic in a
                 .vulnerability
                 .present()
@@ -155,9 +157,13 @@ pub fn score(
     }
 
     let last = customer.last().map(|(_, a)| *a);
+    // Read in context, the problem state says it; "thanks" while the problem is open is not resolution.
     let resolved = last.is_some_and(|a| {
         let negative = NEGATIVE.iter().any(|s| present(a, s));
-        !negative && (present(a, "gratitude") || a.sentiment.score >= 0.3)
+        match a.reading.as_ref().map(|r| r.problem) {
+            Some(problem) => problem == "resolved" || (problem == "none" && !negative),
+            None => !negative && (present(a, "gratitude") || a.sentiment.score >= 0.3),
+        }
     });
     let high_run = distress
         .iter()

@@ -48,6 +48,18 @@ fn present(analysis: &Analysis, name: &str) -> bool {
         .is_some_and(|s| s.present())
 }
 
+fn pushback(analysis: &Analysis) -> bool {
+    analysis
+        .reading
+        .as_ref()
+        .is_some_and(|r| r.pushback.present())
+}
+
+/// The problem state of a turn read in context (`open` when it was read alone).
+fn problem(analysis: &Analysis) -> &'static str {
+    analysis.reading.as_ref().map_or("open", |r| r.problem)
+}
+
 fn score(analysis: &Analysis, name: &str) -> f32 {
     analysis.signals.get(name).map_or(0.0, |s| s.score)
 }
@@ -124,15 +136,34 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
                 "distress rose after a reassurance: reassurance is not enough".into(),
             );
         }
+        let reassured_ever = state.turns[..last_turn].iter().any(|t| {
+            matches!(t.role, Role::Agent | Role::Bot) && {
+                let lower = t.text.to_lowercase().replace('\u{2019}', "'");
+                REASSURANCES.iter().any(|r| lower.contains(r))
+            }
+        });
+        if reassured_ever && pushback(last) {
+            add(
+                &mut moves,
+                MoveKind::Handoff,
+                "the customer pushed back after being reassured: reassurance is not enough".into(),
+            );
+        }
     }
 
     let negative = ["frustration", "anger", "distress", "anxiety"]
         .iter()
         .any(|s| present(last, s));
     let vulnerable = last.vulnerability.present().next().is_some();
-    let thanks_only =
-        present(last, "gratitude") && !negative && state.memory.open_questions.is_empty();
-    if thanks_only {
+    // "Thanks" while the problem is still open is politeness, not resolution.
+    let resolved = match last.reading.as_ref() {
+        Some(reading) => reading.problem != "open",
+        None => state.memory.open_questions.is_empty(),
+    };
+    let thanks_only = present(last, "gratitude") && !negative && resolved;
+    // The customer says it is fixed: confirm, even when they are not delighted about how it went.
+    let said_resolved = problem(last) == "resolved";
+    if thanks_only || said_resolved {
         add(
             &mut moves,
             MoveKind::Affirm,
@@ -187,7 +218,15 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             );
         }
     }
-    if present(last, "anxiety") {
+    if pushback(last) {
+        add(
+            &mut moves,
+            MoveKind::Reflect,
+            "the customer says the last reply did not help: say what changes now, do not repeat it"
+                .into(),
+        );
+    }
+    if present(last, "anxiety") && !pushback(last) {
         add(
             &mut moves,
             MoveKind::Reassure,
@@ -206,7 +245,12 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
         add(
             &mut moves,
             MoveKind::Inform,
-            format!("move the problem forward ({})", last.intent.label),
+            format!(
+                "move the problem forward ({})",
+                last.reading
+                    .as_ref()
+                    .map_or(last.intent.label.as_str(), |r| r.need.as_str())
+            ),
         );
     }
     moves

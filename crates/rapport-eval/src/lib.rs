@@ -268,6 +268,182 @@ pub fn read_epitome(path: &Path) -> Result<Vec<EpitomeRow>> {
         .collect()
 }
 
+/// The labels of an annotated customer turn (`../shared/data/cx_gold/GUIDELINES.md`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct CxLabels {
+    pub sentiment: i8,
+    #[serde(default)]
+    pub signals: Vec<String>,
+    #[serde(default)]
+    pub vulnerability: Vec<String>,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    pub problem: String,
+    #[serde(default)]
+    pub pushback: bool,
+    #[serde(default)]
+    pub need: String,
+}
+
+/// One turn of an annotated conversation; `labels` only for customer turns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CxTurn {
+    pub role: String,
+    pub text: String,
+    pub labels: Option<CxLabels>,
+}
+
+/// What a good next reply does (cx_dialogues).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct CxExpect {
+    pub handoff: bool,
+    pub safety: bool,
+    pub resolved: bool,
+    #[serde(default)]
+    pub not_ask: Vec<String>,
+}
+
+/// One annotated conversation (cx_gold or cx_dialogues format).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CxConversation {
+    /// The file it was read from (folder and name), for figures per data set.
+    pub source: String,
+    pub session: String,
+    pub company: String,
+    pub turns: Vec<CxTurn>,
+    pub expect: Option<CxExpect>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawCxConversation {
+    session: String,
+    #[serde(default)]
+    company: String,
+    turns: Vec<RawCxTurn>,
+    #[serde(default)]
+    expect: Option<CxExpect>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawCxTurn {
+    role: String,
+    text: String,
+    #[serde(default)]
+    labels: Option<serde_json::Value>,
+}
+
+/// A data file's name with its folder (`cx_gold/conversations.jsonl`): data sets keep one file name in
+/// folders of their own.
+fn source_name(path: &Path) -> String {
+    let name = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    match (name(path.parent()), name(Some(path))) {
+        (Some(dir), Some(file)) => format!("{dir}/{file}"),
+        (_, file) => file.unwrap_or_default(),
+    }
+}
+
+/// Reads annotated conversations, one JSON object a line; errors name the line and what is wrong.
+pub fn read_cx(path: &Path) -> Result<Vec<CxConversation>> {
+    let text = read_file(path)?;
+    let malformed = |line: usize, why: String| Error::Malformed {
+        path: path.display().to_string(),
+        line,
+        why,
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let raw: RawCxConversation = serde_json::from_str(line).map_err(|e| {
+            malformed(
+                i + 1,
+                format!("not an annotated conversation ({{\"session\", \"turns\": [{{\"role\", \"text\", \"labels\"}}]}}): {e}"),
+            )
+        })?;
+        let mut turns = Vec::with_capacity(raw.turns.len());
+        for (t, turn) in raw.turns.into_iter().enumerate() {
+            let labels = match (turn.role.as_str(), turn.labels) {
+                ("customer", Some(value)) => Some(
+                    serde_json::from_value(value)
+                        .map_err(|e| malformed(i + 1, format!("turn {t}: customer labels: {e}")))?,
+                ),
+                ("customer", None) => {
+                    return Err(malformed(
+                        i + 1,
+                        format!("turn {t}: customer turn without labels"),
+                    ))
+                }
+                ("agent" | "bot", _) => None,
+                (other, _) => {
+                    return Err(malformed(
+                        i + 1,
+                        format!("turn {t}: role {other:?} (expected customer, agent or bot)"),
+                    ))
+                }
+            };
+            turns.push(CxTurn {
+                role: turn.role,
+                text: turn.text,
+                labels,
+            });
+        }
+        out.push(CxConversation {
+            source: source_name(path),
+            session: raw.session,
+            company: raw.company,
+            turns,
+            expect: raw.expect,
+        });
+    }
+    if out.is_empty() {
+        return Err(malformed(1, "no conversations in the file".into()));
+    }
+    Ok(out)
+}
+
+/// Spearman's rank correlation (average ranks for ties); 0 when either side is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(x: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..x.len()).collect();
+        order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+        let mut r = vec![0.0; x.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+                j += 1;
+            }
+            let rank = (i + j) as f64 / 2.0 + 1.0;
+            for &k in &order[i..=j] {
+                r[k] = rank;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    let n = a.len().min(b.len());
+    if n < 2 {
+        return 0.0;
+    }
+    let (ra, rb) = (ranks(&a[..n]), ranks(&b[..n]));
+    let mean = (n as f64 + 1.0) / 2.0;
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        cov += (x - mean) * (y - mean);
+        va += (x - mean).powi(2);
+        vb += (y - mean).powi(2);
+    }
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
+}
+
 /// F1 of one class from counts; 0 when the class never occurs and is never predicted.
 pub fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     let denominator = 2 * tp + fp + fn_;
@@ -369,6 +545,33 @@ mod tests {
             2
         );
         assert_eq!(parse_goemotions("no tab\n", 28).expect_err("bad").0, 1);
+    }
+
+    #[test]
+    fn spearman_handles_ties_and_order() {
+        assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]) - 1.0).abs() < 1e-9);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-9);
+        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), 0.0);
+        let tied = spearman(&[1.0, 1.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]);
+        assert!(tied > 0.9 && tied < 1.0, "{tied}");
+    }
+
+    #[test]
+    fn cx_reader_names_the_line_and_the_problem() {
+        let dir = std::env::temp_dir().join(format!("rapport-cx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("cx.jsonl");
+        let good = r#"{"session":"s","turns":[{"turn":0,"role":"customer","text":"hi","labels":{"sentiment":0,"signals":[],"vulnerability":[],"topics":[],"problem":"open","pushback":false,"need":"x"}},{"role":"agent","text":"hello","labels":{"heard":3}}]}"#;
+        std::fs::write(&path, format!("{good}\n{{\"turns\": 3}}\n")).expect("write");
+        let err = read_cx(&path)
+            .expect_err("second line is malformed")
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        std::fs::write(&path, format!("{good}\n")).expect("write");
+        let conversations = read_cx(&path).expect("valid");
+        assert_eq!(conversations[0].turns.len(), 2);
+        assert!(conversations[0].turns[1].labels.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

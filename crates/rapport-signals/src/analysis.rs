@@ -1,7 +1,8 @@
 //! The analysis of one customer message: the trained models and the cue lexicon combined into one
 //! [`Analysis`], with diagnostics instead of failures.
 
-use crate::cues::{self, Evidence, Lexicon, SIGNALS, TOPICS, VULNERABILITIES};
+use crate::cues::{self, Evidence, Lexicon, SIGNALS, TARGETS, TOPICS, VULNERABILITIES};
+use crate::cx::{self, Context, CxModel, Input, InputScratch};
 use crate::emotions::{EmotionModel, EmotionPrediction, LABELS};
 use crate::intent::IntentModel;
 use rapport_text::{Span, Token, TokenKind};
@@ -132,6 +133,31 @@ pub struct Analysis {
     /// ISO 639-1 code, or `und` when the text has no words to tell.
     pub language: &'static str,
     pub diagnostics: Vec<Diagnostic>,
+    /// The message read as a turn of its conversation (only from [`Analyzer::analyze_conversation`]).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<Reading>,
+}
+
+/// A customer turn read in its conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reading {
+    /// Index of the turn in the conversation.
+    pub turn: usize,
+    /// The customer rejects, contradicts or is let down by the previous reply.
+    pub pushback: SignalScore,
+    /// `open` while a problem or question is unsolved, `resolved` when the customer says it is fixed,
+    /// `none` when there is no problem (praise, chit-chat).
+    pub problem: &'static str,
+    /// What the customer needs now, in a few words.
+    pub need: String,
+}
+
+/// Who wrote a turn, as the analysis needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    Customer,
+    /// An agent or a bot.
+    Company,
 }
 
 /// Reusable buffers so that steady-state analysis allocates only its output.
@@ -141,6 +167,11 @@ struct Scratch {
     emotion_probabilities: Vec<f32>,
     intent_probabilities: Vec<f32>,
     evidence: Vec<Evidence>,
+    cx_input: Input,
+    cx_inputs: InputScratch,
+    cx_acc: Vec<f32>,
+    cx_probabilities: Vec<f32>,
+    buckets: Vec<u32>,
 }
 
 thread_local! {
@@ -153,6 +184,7 @@ pub struct Analyzer {
     emotions: EmotionModel,
     intent: IntentModel,
     lexicon: Lexicon,
+    cx: Option<CxModel>,
 }
 
 impl Analyzer {
@@ -161,7 +193,20 @@ impl Analyzer {
             emotions,
             intent,
             lexicon: Lexicon::builtin(),
+            cx: None,
         }
+    }
+
+    /// The same analyser reading CX signals, sentiment and conversation state with `model` on top of the
+    /// cue lexicon and the emotion model.
+    pub fn with_cx(mut self, model: Option<CxModel>) -> Self {
+        self.cx = model;
+        self
+    }
+
+    /// The CX model, when this analyser has one.
+    pub fn cx(&self) -> Option<&CxModel> {
+        self.cx.as_ref()
     }
 
     /// The analyser with the models that ship with Rapport.
@@ -169,19 +214,144 @@ impl Analyzer {
         Ok(Self::new(
             crate::builtin::emotion_model()?,
             crate::builtin::intent_model()?,
-        ))
+        )
+        .with_cx(crate::builtin::cx_model()?))
     }
 
-    /// Analyses one message. Never fails and never panics on any `&str`.
+    /// Analyses one message on its own. Never fails and never panics on any `&str`.
     pub fn analyze(&self, text: &str) -> Analysis {
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.analyze_with(&mut scratch, text),
-            // Re-entrant call on this thread (not expected): use fresh buffers.
-            Err(_) => self.analyze_with(&mut Scratch::default(), text),
+        self.analyze_in(text, &Context::default())
+    }
+
+    /// Analyses one message as the turn `context.turn` of a conversation, answering
+    /// `context.previous_reply`. The result has no [`Reading`]; see [`Self::analyze_conversation`].
+    pub fn analyze_in(&self, text: &str, context: &Context<'_>) -> Analysis {
+        with_scratch(|scratch| self.analyze_with(scratch, text, context))
+    }
+
+    /// Analyses every customer turn of a conversation in context: each turn with the reply it answers,
+    /// plus its [`Reading`] (pushback, problem, need). `None` for company turns.
+    pub fn analyze_conversation(&self, turns: &[(Speaker, &str)]) -> Vec<Option<Analysis>> {
+        let mut previous_reply: Option<&str> = None;
+        let mut out: Vec<Option<Analysis>> = Vec::with_capacity(turns.len());
+        let mut first_problem: Option<usize> = None;
+        for (turn, &(speaker, text)) in turns.iter().enumerate() {
+            if speaker == Speaker::Company {
+                previous_reply = Some(text);
+                out.push(None);
+                continue;
+            }
+            let context = Context {
+                turn,
+                previous_reply,
+            };
+            let mut analysis = self.analyze_in(text, &context);
+            let reading = with_scratch(|scratch| self.reading(scratch, text, &context, &analysis));
+            if reading.problem == "open" && first_problem.is_none() {
+                first_problem = Some(turn);
+            }
+            let problem_text = first_problem.map_or(text, |t| turns[t].1);
+            let need = need(&analysis, &reading, problem_text);
+            analysis.reading = Some(Reading { need, ..reading });
+            out.push(Some(analysis));
+        }
+        out
+    }
+
+    /// The inputs of the CX model for one message (for training and evaluation).
+    pub fn cx_input(&self, text: &str, context: &Context<'_>, features: &cx::CxFeatures) -> Input {
+        with_scratch(|scratch| {
+            let text = rapport_text::truncate_on_char_boundary(text, MAX_ANALYZED_BYTES);
+            let tokens: Vec<Token<'_>> = rapport_text::tokens(text).collect();
+            self.lexicon.evidence(text, &tokens, &mut scratch.evidence);
+            let emotion = self.emotion(scratch, text);
+            let mut input = Input::default();
+            cx_input_into(
+                features,
+                &mut scratch.cx_inputs,
+                text,
+                &scratch.evidence,
+                emotion.as_ref(),
+                context,
+                &mut input,
+            );
+            input
         })
     }
 
-    fn analyze_with(&self, scratch: &mut Scratch, original: &str) -> Analysis {
+    fn emotion(&self, scratch: &mut Scratch, text: &str) -> Option<EmotionPrediction> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        self.emotions.model().probabilities_into(
+            &mut scratch.model,
+            text,
+            &mut scratch.emotion_probabilities,
+        );
+        Some(self.emotions.predict(&scratch.emotion_probabilities))
+    }
+
+    /// Pushback and problem state of a customer turn, from the CX model's conversation heads.
+    fn reading(
+        &self,
+        scratch: &mut Scratch,
+        text: &str,
+        context: &Context<'_>,
+        analysis: &Analysis,
+    ) -> Reading {
+        let no_pushback = SignalScore {
+            score: 0.0,
+            spans: Vec::new(),
+        };
+        let english = !analysis
+            .diagnostics
+            .iter()
+            .any(|d| matches!(d.code, "language_not_supported" | "empty" | "no_words"));
+        let (Some(model), true) = (&self.cx, english) else {
+            return Reading {
+                turn: context.turn,
+                pushback: no_pushback,
+                problem: "open",
+                need: String::new(),
+            };
+        };
+        let text = rapport_text::truncate_on_char_boundary(text, MAX_ANALYZED_BYTES);
+        let probabilities = std::mem::take(&mut scratch.cx_probabilities);
+        let pushback = if context.previous_reply.is_some() {
+            let score = model.calibrated(cx::PUSHBACK_HEAD, probabilities[cx::PUSHBACK_HEAD]);
+            let spans = if score >= PRESENT {
+                model_evidence(model, &mut scratch.buckets, text, cx::PUSHBACK_HEAD)
+            } else {
+                Vec::new()
+            };
+            SignalScore { score, spans }
+        } else {
+            no_pushback
+        };
+        let resolved = model.calibrated(cx::RESOLVED_HEAD, probabilities[cx::RESOLVED_HEAD]);
+        let none = model.calibrated(cx::NO_PROBLEM_HEAD, probabilities[cx::NO_PROBLEM_HEAD]);
+        let problem = if resolved >= PRESENT && resolved >= none {
+            "resolved"
+        } else if none >= PRESENT {
+            "none"
+        } else {
+            "open"
+        };
+        scratch.cx_probabilities = probabilities;
+        Reading {
+            turn: context.turn,
+            pushback,
+            problem,
+            need: String::new(),
+        }
+    }
+
+    fn analyze_with(
+        &self,
+        scratch: &mut Scratch,
+        original: &str,
+        context: &Context<'_>,
+    ) -> Analysis {
         let mut diagnostics = Vec::new();
         let text = rapport_text::truncate_on_char_boundary(original, MAX_ANALYZED_BYTES);
         if text.len() < original.len() {
@@ -219,12 +389,7 @@ impl Analyzer {
         }
 
         let emotion = if english && !tokens.is_empty() {
-            self.emotions.model().probabilities_into(
-                &mut scratch.model,
-                text,
-                &mut scratch.emotion_probabilities,
-            );
-            Some(self.emotions.predict(&scratch.emotion_probabilities))
+            self.emotion(scratch, text)
         } else {
             None
         };
@@ -250,9 +415,60 @@ impl Analyzer {
         } else {
             scratch.evidence.clear();
         }
-        let mut targets = combine(&scratch.evidence, emotion.as_ref());
-        derive_distress(&mut targets);
-        let sentiment = sentiment(emotion.as_ref(), &targets);
+        let cx_model = self.cx.as_ref().filter(|_| english && words > 0);
+        let (mut targets, sentiment) = match cx_model {
+            Some(model) => {
+                cx_input_into(
+                    model.features(),
+                    &mut scratch.cx_inputs,
+                    text,
+                    &scratch.evidence,
+                    emotion.as_ref(),
+                    context,
+                    &mut scratch.cx_input,
+                );
+                model.probabilities_into(
+                    &scratch.cx_input,
+                    &mut scratch.cx_acc,
+                    &mut scratch.cx_probabilities,
+                );
+                let lexical = combine(&scratch.evidence, emotion.as_ref());
+                let mut denied = [false; TARGETS];
+                for e in scratch.evidence.iter().filter(|e| e.weight == cues::DENIED) {
+                    denied[e.target] = true;
+                }
+                let calm = emotion.as_ref().is_none_or(|e| {
+                    NEGATIVE_EMOTIONS
+                        .iter()
+                        .map(|l| label_score(e, l))
+                        .fold(0.0, f32::max)
+                        < CALM_BELOW
+                });
+                let mut targets = cx_targets(
+                    model,
+                    &scratch.cx_probabilities,
+                    calm,
+                    &denied,
+                    lexical,
+                    text,
+                    &mut scratch.buckets,
+                );
+                derive_distress(&mut targets);
+                let sentiment = cx_sentiment(&scratch.cx_probabilities, &targets);
+                (targets, sentiment)
+            }
+            None => {
+                let mut targets = combine(&scratch.evidence, emotion.as_ref());
+                derive_distress(&mut targets);
+                let sentiment = sentiment(emotion.as_ref(), &targets);
+                (targets, sentiment)
+            }
+        };
+        for target in &mut targets {
+            if !target.present() {
+                target.spans.clear();
+            }
+        }
         let emotions = match emotion {
             Some(p) => Emotions {
                 scores: p.scores,
@@ -276,7 +492,270 @@ impl Analyzer {
             intent,
             language,
             diagnostics,
+            reading: None,
         }
+    }
+}
+
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        // Re-entrant call on this thread (not expected): use fresh buffers.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// The CX model's input for one message: hashed n-grams of the message and of the reply it answers,
+/// each cue target's lexical score, the emotion probabilities and the message's style.
+fn cx_input_into(
+    features: &cx::CxFeatures,
+    scratch: &mut InputScratch,
+    text: &str,
+    evidence: &[Evidence],
+    emotion: Option<&EmotionPrediction>,
+    context: &Context<'_>,
+    input: &mut Input,
+) {
+    let mut lexical = [0f32; TARGETS];
+    let mut miss = [1f32; TARGETS];
+    for e in evidence {
+        miss[e.target] *= 1.0 - e.weight.clamp(0.0, 1.0);
+    }
+    for (l, m) in lexical.iter_mut().zip(miss) {
+        *l = 1.0 - m;
+    }
+    let mut emotions = [0f32; 30];
+    if let Some(p) = emotion {
+        emotions[..28].copy_from_slice(&p.scores);
+        emotions[28] = p.positive;
+        emotions[29] = p.negative;
+    } else {
+        emotions[crate::emotions::NEUTRAL] = 1.0;
+    }
+    cx::sparse_input(features, scratch, text, context, &mut input.sparse);
+    cx::dense_input(
+        scratch,
+        text,
+        &lexical,
+        &emotions,
+        context,
+        &mut input.dense,
+    );
+}
+
+/// The CX model's targets: each trusted head's calibrated probability (raised to the cue score when both
+/// say present), with the cue spans of the target as evidence, else the words that pushed the head up;
+/// targets too rare to train keep their cue score. Self-harm cues keep their score: a miss is worse than
+/// a false alarm.
+fn cx_targets(
+    model: &CxModel,
+    probabilities: &[f32],
+    calm: bool,
+    denied: &[bool; TARGETS],
+    lexical: Vec<SignalScore>,
+    text: &str,
+    buckets: &mut Vec<u32>,
+) -> Vec<SignalScore> {
+    let self_harm = cues::signal("vulnerability.self_harm_risk");
+    lexical
+        .into_iter()
+        .enumerate()
+        .map(|(target, cue)| {
+            if target == self_harm && !model.trusted(target) {
+                // Too rare to trust over the cues, yet a miss is worse than a false alarm: either may
+                // raise it.
+                let score = model.calibrated(target, probabilities[target]);
+                if score < PRESENT || cue.score >= score {
+                    return cue;
+                }
+                let spans = if cue.spans.is_empty() {
+                    model_evidence(model, buckets, text, target)
+                } else {
+                    cue.spans
+                };
+                return SignalScore { score, spans };
+            }
+            if !model.trusted(target) {
+                return cue;
+            }
+            let mut score = model.calibrated(target, probabilities[target]);
+            // Without a cue of its own and without a negative tone, the model must be surer: a
+            // plain question is not frustration.
+            if !cue.present() && calm && NEGATIVE_SIGNALS.contains(&target) {
+                score = (score - MODEL_ONLY_MARGIN).max(0.0);
+            }
+            // "I'm not frustrated": the customer denies it in so many words.
+            if denied[target] && !cue.present() {
+                score = score.min(PRESENT - 0.05);
+            }
+            if !cue.present() && CUE_REQUIRED.contains(&target) {
+                score = score.min(PRESENT - 0.05);
+            }
+            // The model decides presence; cues keep telling how strong (distress that is "desperate
+            // and in tears" outranks a mild one), and a decisive cue ("thanks for nothing") stands.
+            if (score >= PRESENT || target == self_harm || cue.score >= DECISIVE_CUE)
+                && cue.present()
+            {
+                score = score.max(cue.score);
+            }
+            let spans = if score < PRESENT {
+                Vec::new()
+            } else if cue.spans.is_empty() {
+                model_evidence(model, buckets, text, target)
+            } else {
+                cue.spans
+            };
+            SignalScore { score, spans }
+        })
+        .collect()
+}
+
+/// How much surer than its threshold the CX model must be to make a target present without any cue.
+const MODEL_ONLY_MARGIN: f32 = 0.05;
+
+/// Signals of displeasure (indices of frustration, anger, confusion, anxiety, churn threat).
+const NEGATIVE_SIGNALS: [usize; 5] = [1, 2, 3, 4, 8];
+
+/// A message reads calm when none of these emotions reaches [`CALM_BELOW`].
+const NEGATIVE_EMOTIONS: [&str; 9] = [
+    "anger",
+    "annoyance",
+    "disappointment",
+    "disapproval",
+    "disgust",
+    "sadness",
+    "fear",
+    "nervousness",
+    "grief",
+];
+const CALM_BELOW: f32 = 0.2;
+
+/// Targets that are never present without a cue of their own: the CX model alone reads churn into
+/// ordinary complaints.
+const CUE_REQUIRED: [usize; 1] = [8];
+
+/// A cue score at which the cue is present whatever the CX model says.
+const DECISIVE_CUE: f32 = 0.85;
+
+/// The words of `text` whose unigram weighs most for `head` (at most two), else the first sentence: a
+/// present score always shows where it comes from.
+fn model_evidence(model: &CxModel, buckets: &mut Vec<u32>, text: &str, head: usize) -> Vec<Span> {
+    let config = crate::features::FeatureConfig {
+        char_min: 0,
+        char_max: 0,
+        word_bigrams: false,
+        word_trigrams: false,
+        ..model.features().text
+    };
+    let mut best: Vec<(f32, Span)> = Vec::new();
+    let mut featurizer = crate::features::Featurizer::default();
+    for token in rapport_text::tokens(text).filter(|t| t.kind == TokenKind::Word) {
+        featurizer.extract(&config, token.text, buckets);
+        let Some(&bucket) = buckets.first() else {
+            continue;
+        };
+        let weight = model.bucket_weight(bucket, head);
+        if weight > 0.0 {
+            best.push((weight, token.span));
+        }
+    }
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut spans: Vec<Span> = best.into_iter().take(2).map(|(_, s)| s).collect();
+    if spans.is_empty() {
+        let end = text
+            .find(['.', '!', '?', '\n'])
+            .map_or(text.len(), |i| i + 1);
+        if end > 0 {
+            spans.push(Span::new(0, end));
+        }
+    }
+    spans.sort_unstable();
+    spans
+}
+
+/// Sentiment from the ordinal heads: the expected -2..2 sentiment, halved to [-1, 1]. Present anger, abuse
+/// or a churn threat keep it negative (frustration is left to the model: measured, clamping on it costs
+/// rank agreement on real turns): a demand for a manager with a cancellation
+/// threat is never positive.
+fn cx_sentiment(probabilities: &[f32], targets: &[SignalScore]) -> Sentiment {
+    let expected: f32 = probabilities[cx::SENTIMENT_HEAD..cx::PUSHBACK_HEAD]
+        .iter()
+        .sum::<f32>()
+        - 2.0;
+    let mut score = (expected / 2.0).clamp(-1.0, 1.0);
+    let present = |name: &str| targets[cues::signal(name)].present();
+    if ["anger", "abuse", "churn_threat"]
+        .iter()
+        .any(|n| present(n))
+    {
+        score = score.min(-0.3);
+    }
+    if present("human_request") && (present("churn_threat") || present("anger")) {
+        score = score.min(-0.75);
+    }
+    Sentiment {
+        score,
+        label: sentiment_label(score),
+    }
+}
+
+fn sentiment_label(score: f32) -> &'static str {
+    if score >= 0.25 {
+        "positive"
+    } else if score <= -0.25 {
+        "negative"
+    } else {
+        "neutral"
+    }
+}
+
+/// What the customer needs now, in a few words: safety, a person, a different answer, nothing more, or
+/// their problem in their own words (the first sentence that told it, without handles or links).
+fn need(analysis: &Analysis, reading: &Reading, problem_text: &str) -> String {
+    let present = |set: &ScoreSet, name: &str| set.get(name).is_some_and(SignalScore::present);
+    if present(&analysis.vulnerability, "self_harm_risk") {
+        return "safety first: someone to talk to now".into();
+    }
+    if present(&analysis.signals, "human_request") {
+        return "a person to take over".into();
+    }
+    match reading.problem {
+        "resolved" => return "nothing more: the problem is solved".into(),
+        "none" => return "an acknowledgement; no problem to solve".into(),
+        _ => {}
+    }
+    let summary = problem_summary(problem_text);
+    if reading.pushback.present() {
+        format!("a different answer that works: {summary}")
+    } else {
+        summary
+    }
+}
+
+/// The first sentence of a problem, at most twelve words, without @handles or links.
+fn problem_summary(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !w.starts_with('@') && !w.starts_with("http") && !w.starts_with('#'))
+        .collect();
+    let mut out = String::new();
+    for (i, word) in words.iter().enumerate() {
+        if i == 12 {
+            out.push_str(" ...");
+            break;
+        }
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if i >= 3 && (word.ends_with('.') || word.ends_with('?') || word.ends_with('!')) {
+            break;
+        }
+    }
+    if out.is_empty() {
+        "help with their request".into()
+    } else {
+        format!("help with: {out}")
     }
 }
 
@@ -322,7 +801,7 @@ fn combine(evidence: &[Evidence], emotion: Option<&EmotionPrediction>) -> Vec<Si
         })
         .collect();
     let mut miss = [1.0f32; cues::TARGETS];
-    for e in evidence {
+    for e in evidence.iter().filter(|e| e.weight > 0.0) {
         miss[e.target] *= 1.0 - e.weight.clamp(0.0, 1.0);
         let spans = &mut scores[e.target].spans;
         if !spans.contains(&e.span) {
@@ -403,12 +882,29 @@ fn sentiment(emotion: Option<&EmotionPrediction>, targets: &[SignalScore]) -> Se
         model
     }
     .clamp(-1.0, 1.0);
-    let label = if score >= 0.25 {
-        "positive"
-    } else if score <= -0.25 {
-        "negative"
-    } else {
-        "neutral"
-    };
-    Sentiment { score, label }
+    Sentiment {
+        score,
+        label: sentiment_label(score),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_signal_indices_name_the_signals() {
+        let names: Vec<&str> = NEGATIVE_SIGNALS.iter().map(|&i| SIGNALS[i]).collect();
+        assert_eq!(
+            names,
+            [
+                "frustration",
+                "anger",
+                "confusion",
+                "anxiety",
+                "churn_threat"
+            ]
+        );
+        assert_eq!(SIGNALS[CUE_REQUIRED[0]], "churn_threat");
+    }
 }

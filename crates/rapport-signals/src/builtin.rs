@@ -31,3 +31,14 @@ pub fn emotion_model() -> Result<EmotionModel> {
 pub fn intent_model() -> Result<IntentModel> {
     IntentModel::new(Model::from_bytes(INTENT.ok_or_else(|| missing("intent"))?)?)
 }
+
+#[cfg(rapport_builtin_cx)]
+const CX: Option<&[u8]> = Some(include_bytes!("../../../models/cx.rpcx"));
+#[cfg(not(rapport_builtin_cx))]
+const CX: Option<&[u8]> = None;
+
+/// The built-in CX model, or `None` in a build without one (bootstrapping its first training run: the
+/// analysis then reads the cue lexicon and the emotion model only).
+pub fn cx_model() -> Result<Option<crate::cx::CxModel>> {
+    CX.map(crate::cx::CxModel::from_bytes).transpose()
+}

@@ -106,6 +106,10 @@ pub struct Evidence {
     pub span: Span,
 }
 
+/// The weight of a negated cue: the customer denies the target ("I'm not angry"). Denials carry no
+/// evidence (they never add spans or score) but keep the CX model from reading the word as the feeling.
+pub const DENIED: f32 = -1.0;
+
 /// The weight at which one cue alone makes its target present.
 const PRESENT_WEIGHT: f32 = 0.5;
 
@@ -252,7 +256,7 @@ impl Lexicon {
                 });
             }
         }
-        out.retain(|e| e.weight > 0.0);
+        out.retain(|e| e.weight > 0.0 || e.weight == DENIED);
         context.style_evidence(text, tokens, out);
     }
 }
@@ -504,7 +508,11 @@ impl<'t, 'a> Context<'t, 'a> {
             .min(self.tokens.len());
         let negated = self.before(first, 3).any(|t| word_in(t, NEGATORS));
         if negated && effect.flags & FLAG_NOT_NEGATABLE == 0 {
-            // A negated cue is no evidence at all ("I'm not angry"); self-harm cues keep their floor below.
+            // A negated cue is no evidence at all ("I'm not angry") but a denial, which the analysis
+            // needs to know; self-harm cues keep their floor below.
+            if effect.flags & FLAG_SELF_HARM == 0 {
+                return DENIED;
+            }
             weight = 0.0;
         }
         if self.before(first, 2).any(|t| word_in(t, INTENSIFIERS)) {

@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod builtin;
 pub mod cues;
+pub mod cx;
 pub mod emotions;
 pub mod features;
 pub mod intent;

@@ -288,7 +288,7 @@ fn featurize_all(config: &FeatureConfig, texts: &[(&str, Vec<u16>)]) -> Vec<Exam
 
 /// A deterministic shuffle (SplitMix64-driven Fisher–Yates); the order is part of what makes training
 /// reproducible, so it does not depend on an external RNG's version.
-fn shuffled_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
+pub(crate) fn shuffled_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
     let mut state = seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut next = move || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);

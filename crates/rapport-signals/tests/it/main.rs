@@ -1,5 +1,6 @@
 //! Integration tests of the analysis with the built-in models.
 
+mod conversation;
 mod properties;
 mod signal_table;
 

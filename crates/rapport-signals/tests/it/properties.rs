@@ -33,6 +33,30 @@ proptest! {
     }
 
     #[test]
+    fn any_conversation_analyses_safely(
+        turns in proptest::collection::vec((any::<bool>(), any::<String>()), 0..8)
+    ) {
+        use rapport_signals::analysis::Speaker;
+        let turns: Vec<(Speaker, &str)> = turns
+            .iter()
+            .map(|(customer, text)| {
+                (if *customer { Speaker::Customer } else { Speaker::Company }, text.as_str())
+            })
+            .collect();
+        let analyses = crate::analyzer().analyze_conversation(&turns);
+        prop_assert_eq!(analyses.len(), turns.len());
+        for ((speaker, text), analysis) in turns.iter().zip(&analyses) {
+            prop_assert_eq!(analysis.is_some(), *speaker == Speaker::Customer);
+            if let Some(analysis) = analysis {
+                check(text, analysis);
+                let reading = analysis.reading.as_ref().expect("a reading in a conversation");
+                prop_assert!(["open", "resolved", "none"].contains(&reading.problem));
+                prop_assert!((0.0..=1.0).contains(&reading.pushback.score));
+            }
+        }
+    }
+
+    #[test]
     fn customer_like_text_analyses_safely(
         text in "([A-Za-z']{1,10}|[ !?.,]{1,3}|é|😡|ß|—|\u{2019}){0,60}"
     ) {

@@ -190,7 +190,10 @@ pub fn run(command: Command) -> Result<ExitCode> {
             info.insert("trained".into(), today().into());
             info.insert(
                 "data_files".into(),
-                data.iter().map(|p| file_name(p)).collect::<Vec<_>>().into(),
+                data.iter()
+                    .map(|p| rapport_eval::source_name(p))
+                    .collect::<Vec<_>>()
+                    .into(),
             );
             info.insert("conversations".into(), conversations.len().into());
             info.insert("examples".into(), examples.len().into());

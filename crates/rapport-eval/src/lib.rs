@@ -334,7 +334,7 @@ struct RawCxTurn {
 
 /// A data file's name with its folder (`cx_gold/conversations.jsonl`): data sets keep one file name in
 /// folders of their own.
-fn source_name(path: &Path) -> String {
+pub fn source_name(path: &Path) -> String {
     let name = |p: Option<&Path>| {
         p.and_then(Path::file_name)
             .map(|n| n.to_string_lossy().into_owned())

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod audit;
+mod cx;
 mod eval_train;
 mod redact;
 mod reply;

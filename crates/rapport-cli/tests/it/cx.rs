@@ -1,0 +1,260 @@
+//! `rapport analyze --conversation`, `rapport eval cx` and `rapport train cx` on a small fixture of
+//! annotated conversations written for these tests (`tests/fixtures/cx_small.jsonl`).
+
+use crate::{fixture, rapport, stdout_lines};
+use serde_json::Value;
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn last_json(output: &std::process::Output) -> Value {
+    let lines = stdout_lines(output);
+    serde_json::from_str(lines.last().expect("a summary line")).expect("JSON summary")
+}
+
+#[test]
+fn analyze_conversation_prints_one_reading_per_customer_turn() {
+    let dir = tempfile_dir("conversation");
+    let file = dir.join("c.json");
+    std::fs::write(
+        &file,
+        r#"{"turns": [
+            {"role": "customer", "text": "I can't afford this month's payment, I lost my job"},
+            {"role": "bot", "text": "Don't worry, these things happen. Rest assured we'll look into it."},
+            {"role": "customer", "text": "Stop telling me not to worry and DO something, I'm going to be evicted"},
+            {"role": "agent", "text": "Which date is your rent due?"},
+            {"role": "customer", "text": "the 1st"}
+        ]}"#,
+    )
+    .expect("write");
+    let output = rapport(&["analyze", "--conversation", path(&file)], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout_lines(&output)
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let turns: Vec<u64> = lines
+        .iter()
+        .map(|l| l["turn"].as_u64().expect("turn"))
+        .collect();
+    assert_eq!(turns, [0, 2, 4]);
+    for line in &lines {
+        assert!(line["signals"].is_object() && line["sentiment"].is_object());
+        assert!(["open", "resolved", "none"].contains(&line["problem"].as_str().expect("problem")));
+        assert!(!line["need"].as_str().expect("need").is_empty());
+    }
+    assert_eq!(lines[0]["pushback"]["score"], 0.0);
+    assert!(lines[1]["pushback"]["score"].as_f64().expect("score") >= 0.5);
+    assert!(!lines[1]["pushback"]["spans"]
+        .as_array()
+        .expect("spans")
+        .is_empty());
+    assert!(
+        lines[1]["vulnerability"]["financial_hardship"]["score"]
+            .as_f64()
+            .expect("score")
+            >= 0.5
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn analyze_conversation_refuses_a_file_of_another_shape() {
+    let dir = tempfile_dir("bad-conversation");
+    let file = dir.join("c.json");
+    std::fs::write(&file, r#"{"messages": ["hi"]}"#).expect("write");
+    let output = rapport(&["analyze", "--conversation", path(&file)], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("turns"), "{stderr}");
+    std::fs::write(&file, r#"{"turns": []}"#).expect("write");
+    let output = rapport(&["analyze", "--conversation", path(&file)], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no turns"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_cx_prints_the_contract_json_last() {
+    let data = fixture("cx_small.jsonl");
+    for context in [false, true] {
+        let mut args = vec!["eval", "cx", path(&data)];
+        if context {
+            args.push("--context");
+        }
+        let output = rapport(&args, b"");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = last_json(&output);
+        assert_eq!(report["customer_turns"], 10);
+        assert_eq!(report["context"], context);
+        for key in [
+            "signals_micro_f1",
+            "signals_precision",
+            "signals_recall",
+            "sentiment_rho",
+            "sentiment_macro_f1",
+            "topics_micro_f1",
+            "pushback_f1",
+            "problem_accuracy",
+        ] {
+            let x = report[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} in {report}"));
+            assert!((-1.0..=1.0).contains(&x), "{key} = {x}");
+        }
+        assert!(
+            report["per_signal"]["frustration"]["support"]
+                .as_u64()
+                .expect("support")
+                >= 3
+        );
+        assert_eq!(report["expect"]["conversations"], 5);
+        // The fixture's clear cases: the built-in reading gets most of them.
+        assert!(
+            report["sentiment_rho"].as_f64().expect("rho") > 0.5,
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn eval_cx_errors_lists_the_misses_before_the_summary() {
+    let output = rapport(
+        &["eval", "cx", path(&fixture("cx_small.jsonl")), "--errors"],
+        b"",
+    );
+    assert!(output.status.success());
+    let lines = stdout_lines(&output);
+    for line in &lines[..lines.len() - 1] {
+        let miss: Value = serde_json::from_str(line).expect("JSON error line");
+        assert!(miss["session"].is_string() && miss["text"].is_string());
+    }
+}
+
+#[test]
+fn eval_cx_rejects_a_malformed_file_naming_the_line() {
+    let dir = tempfile_dir("bad-cx");
+    let file = dir.join("bad.jsonl");
+    let good = std::fs::read_to_string(fixture("cx_small.jsonl")).expect("fixture");
+    let first = good.lines().next().expect("a line");
+    std::fs::write(&file, format!("{first}\n{{\"session\": \"x\"}}\n")).expect("write");
+    let output = rapport(&["eval", "cx", path(&file)], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cx_training_is_deterministic_and_the_model_loads() {
+    let dir = tempfile_dir("train-cx");
+    let data = fixture("cx_small.jsonl");
+    let (a, b) = (dir.join("a.rpcx"), dir.join("b.rpcx"));
+    for out in [&a, &b] {
+        let output = rapport(
+            &[
+                "train",
+                "cx",
+                "--data",
+                path(&data),
+                "--out",
+                path(out),
+                "--epochs",
+                "3",
+            ],
+            b"",
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    let output = rapport(
+        &["analyze", "--cx-model", path(&a), "thanks, all sorted"],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = rapport(
+        &["eval", "cx", path(&data), "--cv", "2", "--epochs", "3"],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = last_json(&output);
+    assert_eq!(report["cv_folds"], 2);
+    assert_eq!(report["customer_turns"], 10);
+    std::fs::write(dir.join("junk.rpcx"), b"RPCX junk").expect("write");
+    let output = rapport(
+        &[
+            "analyze",
+            "--cx-model",
+            path(&dir.join("junk.rpcx")),
+            "hello",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cross_validated_figures_on_the_shared_sets() {
+    let (Some(gold), Some(dialogues)) = (
+        crate::shared_data("cx_gold/conversations.jsonl"),
+        crate::shared_data("cx_dialogues/conversations.jsonl"),
+    ) else {
+        return;
+    };
+    let output = rapport(
+        &[
+            "eval",
+            "cx",
+            path(&gold),
+            path(&dialogues),
+            "--cv",
+            "5",
+            "--context",
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = last_json(&output);
+    // The figures of models/cx.md, with room for run-to-run noise of nothing (training is
+    // deterministic): a regression below them fails.
+    let at_least = |key: &str, bar: f64| {
+        let x = report[key].as_f64().expect("figure");
+        assert!(x >= bar, "{key} {x} < {bar}");
+    };
+    at_least("signals_micro_f1", 0.53);
+    at_least("sentiment_rho", 0.65);
+    at_least("pushback_f1", 0.70);
+    at_least("problem_accuracy", 0.93);
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rapport-cx-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

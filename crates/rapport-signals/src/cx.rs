@@ -20,7 +20,6 @@ use crate::model::sigmoid;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
 
 const MAGIC: &[u8; 4] = b"RPCX";
 const FORMAT_VERSION: u32 = 1;
@@ -416,24 +415,9 @@ impl CxModel {
     /// Parses a model file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |why: &str| Error::InvalidModel(why.to_string());
-        if bytes.len() < 12 || &bytes[..4] != MAGIC {
-            return Err(bad("not a Rapport CX model file (bad magic bytes)"));
-        }
-        let read_u32 = |at: usize| {
-            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
-        let version = read_u32(4);
-        if version != FORMAT_VERSION {
-            return Err(bad(&format!(
-                "CX model format version {version}, this build reads version {FORMAT_VERSION}"
-            )));
-        }
-        let header_end = 12usize
-            .checked_add(read_u32(8) as usize)
-            .filter(|&end| end <= bytes.len())
-            .ok_or_else(|| bad("truncated header"))?;
-        let header: CxHeader = serde_json::from_slice(&bytes[12..header_end])
-            .map_err(|e| bad(&format!("header: {e}")))?;
+        let (header, body) = crate::model::split_file(bytes, MAGIC, FORMAT_VERSION, "CX model")?;
+        let header: CxHeader =
+            serde_json::from_slice(header).map_err(|e| bad(&format!("header: {e}")))?;
         if header.kind != "cx" || header.labels != head_names() || header.dense != dense_names() {
             return Err(bad(
                 "the CX model was trained for other heads or inputs than this build reads; retrain it with `rapport train cx`",
@@ -451,36 +435,14 @@ impl CxModel {
             return Err(bad("header lists do not match the number of heads"));
         }
         let expected = (header.features.text.buckets() + header.dense.len()) * heads;
-        let mut weights = Vec::with_capacity(expected);
-        flate2::read::DeflateDecoder::new(&bytes[header_end..])
-            .take(expected as u64 + 1)
-            .read_to_end(&mut weights)
-            .map_err(|e| bad(&format!("weights: {e}")))?;
-        if weights.len() != expected {
-            return Err(bad(&format!(
-                "expected {expected} weight bytes, found {}",
-                weights.len()
-            )));
-        }
-        Ok(Self {
-            header,
-            weights: weights.into_iter().map(|b| b as i8).collect(),
-        })
+        let weights = crate::model::inflate(body, expected)?;
+        Ok(Self { header, weights })
     }
 
     /// Serialises the model to its file format.
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.header).unwrap_or_default();
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
-        let mut encoder = flate2::write::DeflateEncoder::new(out, flate2::Compression::best());
-        let bytes: Vec<u8> = self.weights.iter().map(|&w| w as u8).collect();
-        // Writing into a Vec cannot fail.
-        let _ = encoder.write_all(&bytes);
-        encoder.finish().unwrap_or_default()
+        crate::model::join_file(MAGIC, FORMAT_VERSION, &header, &self.weights)
     }
 
     /// Per-head probabilities for one input, written into `out`.

@@ -81,25 +81,9 @@ impl Model {
     /// Parses a model file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |why: &str| Error::InvalidModel(why.to_string());
-        if bytes.len() < 12 || &bytes[..4] != MAGIC {
-            return Err(bad("not a Rapport model file (bad magic bytes)"));
-        }
-        let read_u32 = |at: usize| {
-            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
-        let version = read_u32(4);
-        if version != FORMAT_VERSION {
-            return Err(bad(&format!(
-                "model format version {version}, this build reads version {FORMAT_VERSION}"
-            )));
-        }
-        let header_len = read_u32(8) as usize;
-        let header_end = 12usize
-            .checked_add(header_len)
-            .filter(|&end| end <= bytes.len())
-            .ok_or_else(|| bad("truncated header"))?;
-        let header: FileHeader = serde_json::from_slice(&bytes[12..header_end])
-            .map_err(|e| bad(&format!("header: {e}")))?;
+        let (header, body) = split_file(bytes, MAGIC, FORMAT_VERSION, "model")?;
+        let header: FileHeader =
+            serde_json::from_slice(header).map_err(|e| bad(&format!("header: {e}")))?;
         let heads = header.card.labels.len();
         if heads == 0 || header.card.thresholds.len() != heads || header.members.is_empty() {
             return Err(bad("header lists do not match the number of labels"));
@@ -114,27 +98,14 @@ impl Model {
             }
             expected += member.features.buckets() * heads;
         }
-        let mut body = Vec::with_capacity(expected);
-        flate2::read::DeflateDecoder::new(&bytes[header_end..])
-            .take(expected as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| bad(&format!("weights: {e}")))?;
-        if body.len() != expected {
-            return Err(bad(&format!(
-                "expected {expected} weight bytes, found {}",
-                body.len()
-            )));
-        }
+        let body = inflate(body, expected)?;
         let mut offset = 0;
         let members = header
             .members
             .into_iter()
             .map(|member| {
                 let len = member.features.buckets() * heads;
-                let weights = body[offset..offset + len]
-                    .iter()
-                    .map(|&b| b as i8)
-                    .collect();
+                let weights = body[offset..offset + len].to_vec();
                 offset += len;
                 LinearModel {
                     header: member,
@@ -155,18 +126,12 @@ impl Model {
             members: self.members.iter().map(|m| m.header.clone()).collect(),
         };
         let header = serde_json::to_vec(&header).unwrap_or_default();
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-        out.extend_from_slice(&header);
-        let mut encoder = flate2::write::DeflateEncoder::new(out, flate2::Compression::best());
-        for member in &self.members {
-            let bytes: Vec<u8> = member.weights.iter().map(|&w| w as u8).collect();
-            // Writing into a Vec cannot fail.
-            let _ = encoder.write_all(&bytes);
-        }
-        encoder.finish().unwrap_or_default()
+        let weights: Vec<i8> = self
+            .members
+            .iter()
+            .flat_map(|m| m.weights.iter().copied())
+            .collect();
+        join_file(MAGIC, FORMAT_VERSION, &header, &weights)
     }
 
     /// The average of the members' probabilities for `text`, written into `probabilities`.
@@ -229,6 +194,63 @@ fn feature_norm(count: usize) -> f32 {
     } else {
         1.0 / (count as f32).sqrt()
     }
+}
+
+/// The JSON header and the compressed body of a model file (`MAGIC`, version `u32`, header length
+/// `u32`, header, body), after checking the magic bytes and the format version.
+pub(crate) fn split_file<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 4],
+    version: u32,
+    what: &str,
+) -> Result<(&'a [u8], &'a [u8])> {
+    let bad = |why: &str| Error::InvalidModel(why.to_string());
+    if bytes.len() < 12 || &bytes[..4] != magic {
+        return Err(bad(&format!("not a Rapport {what} file (bad magic bytes)")));
+    }
+    let read_u32 =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let found = read_u32(4);
+    if found != version {
+        return Err(bad(&format!(
+            "{what} format version {found}, this build reads version {version}"
+        )));
+    }
+    let header_end = 12usize
+        .checked_add(read_u32(8) as usize)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| bad("truncated header"))?;
+    Ok((&bytes[12..header_end], &bytes[header_end..]))
+}
+
+/// Exactly `expected` quantised weights from a compressed body.
+pub(crate) fn inflate(body: &[u8], expected: usize) -> Result<Vec<i8>> {
+    let mut out = Vec::with_capacity(expected);
+    flate2::read::DeflateDecoder::new(body)
+        .take(expected as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::InvalidModel(format!("weights: {e}")))?;
+    if out.len() != expected {
+        return Err(Error::InvalidModel(format!(
+            "expected {expected} weight bytes, found {}",
+            out.len()
+        )));
+    }
+    Ok(out.into_iter().map(|b| b as i8).collect())
+}
+
+/// A model file from its JSON header and its quantised weights (compressed).
+pub(crate) fn join_file(magic: &[u8; 4], version: u32, header: &[u8], weights: &[i8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(header);
+    let mut encoder = flate2::write::DeflateEncoder::new(out, flate2::Compression::best());
+    let bytes: Vec<u8> = weights.iter().map(|&w| w as u8).collect();
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(&bytes);
+    encoder.finish().unwrap_or_default()
 }
 
 pub fn sigmoid(x: f32) -> f32 {

@@ -8,6 +8,14 @@ fn path(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+fn succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn last_json(output: &std::process::Output) -> Value {
     let lines = stdout_lines(output);
     serde_json::from_str(lines.last().expect("a summary line")).expect("JSON summary")
@@ -29,11 +37,7 @@ fn analyze_conversation_prints_one_reading_per_customer_turn() {
     )
     .expect("write");
     let output = rapport(&["analyze", "--conversation", path(&file)], b"");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let lines: Vec<Value> = stdout_lines(&output)
         .iter()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
@@ -88,11 +92,7 @@ fn eval_cx_prints_the_contract_json_last() {
             args.push("--context");
         }
         let output = rapport(&args, b"");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        succeeded(&output);
         let report = last_json(&output);
         assert_eq!(report["customer_turns"], 10);
         assert_eq!(report["context"], context);
@@ -173,31 +173,19 @@ fn cx_training_is_deterministic_and_the_model_loads() {
             ],
             b"",
         );
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        succeeded(&output);
     }
     assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
     let output = rapport(
         &["analyze", "--cx-model", path(&a), "thanks, all sorted"],
         b"",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let output = rapport(
         &["eval", "cx", path(&data), "--cv", "2", "--epochs", "3"],
         b"",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let report = last_json(&output);
     assert_eq!(report["cv_folds"], 2);
     assert_eq!(report["customer_turns"], 10);
@@ -235,11 +223,7 @@ fn cross_validated_figures_on_the_shared_sets() {
         ],
         b"",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let report = last_json(&output);
     // The figures of models/cx.md, with room for run-to-run noise of nothing (training is
     // deterministic): a regression below them fails.

@@ -640,6 +640,22 @@ const DECISIVE_CUE: f32 = 0.85;
 /// The words of `text` whose unigram weighs most for `head` (at most two), else the first sentence: a
 /// present score always shows where it comes from.
 fn model_evidence(model: &CxModel, buckets: &mut Vec<u32>, text: &str, head: usize) -> Vec<Span> {
+    thread_local! {
+        static FEATURIZER: RefCell<crate::features::Featurizer> = RefCell::default();
+    }
+    FEATURIZER.with(|featurizer| match featurizer.try_borrow_mut() {
+        Ok(mut featurizer) => evidence_words(model, &mut featurizer, buckets, text, head),
+        Err(_) => evidence_words(model, &mut Default::default(), buckets, text, head),
+    })
+}
+
+fn evidence_words(
+    model: &CxModel,
+    featurizer: &mut crate::features::Featurizer,
+    buckets: &mut Vec<u32>,
+    text: &str,
+    head: usize,
+) -> Vec<Span> {
     let config = crate::features::FeatureConfig {
         char_min: 0,
         char_max: 0,
@@ -648,7 +664,6 @@ fn model_evidence(model: &CxModel, buckets: &mut Vec<u32>, text: &str, head: usi
         ..model.features().text
     };
     let mut best: Vec<(f32, Span)> = Vec::new();
-    let mut featurizer = crate::features::Featurizer::default();
     for token in rapport_text::tokens(text).filter(|t| t.kind == TokenKind::Word) {
         featurizer.extract(&config, token.text, buckets);
         let Some(&bucket) = buckets.first() else {

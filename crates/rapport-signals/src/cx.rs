@@ -217,6 +217,15 @@ pub struct InputScratch {
     cleaned: String,
 }
 
+/// Whether `word` is `negation`, ignoring ASCII case and reading a typographic apostrophe as `'`.
+fn same_word(word: &str, negation: &str) -> bool {
+    let mut chars = word.chars().map(|c| if c == '\u{2019}' { '\'' } else { c });
+    negation
+        .chars()
+        .all(|n| chars.next().is_some_and(|c| c.eq_ignore_ascii_case(&n)))
+        && chars.next().is_none()
+}
+
 /// Words that negate what follows them.
 const NEGATIONS: [&str; 14] = [
     "not", "no", "never", "don't", "dont", "doesn't", "didn't", "isn't", "wasn't", "aren't",
@@ -256,9 +265,7 @@ fn neutralise_handles(text: &str, out: &mut String) {
         out.push_str(word);
         if word.ends_with(['.', ',', '!', '?', ';', ':']) {
             negated = 0;
-        } else if NEGATIONS.iter().any(|n| {
-            bare.eq_ignore_ascii_case(n) || bare.replace('\u{2019}', "'").eq_ignore_ascii_case(n)
-        }) {
+        } else if NEGATIONS.iter().any(|n| same_word(bare, n)) {
             negated = 3;
         }
     }
@@ -816,6 +823,7 @@ mod tests {
         neutralise_handles("@AskShop: my order https://x.y/z is late @bob_1!", &mut out);
         assert_eq!(out, "@user: my order url is late @user!");
         neutralise_handles("I'm not frustrated at all, just curious", &mut out);
+        assert!(same_word("Don\u{2019}t", "don't") && !same_word("dont", "don't"));
         assert_eq!(out, "I'm not not_frustrated not_at not_all, just curious");
     }
 

@@ -84,22 +84,7 @@ fn spans_are_reported_only_for_present_signals() {
         "the app keeps pausing my music, so annoying",
         "thanks!",
     ] {
-        let analysis = analyze(text);
-        for set in [
-            &analysis.signals,
-            &analysis.vulnerability,
-            &analysis.sensitive_topics,
-        ] {
-            for (name, s) in set.names.iter().zip(&set.scores) {
-                assert_eq!(
-                    s.present(),
-                    !s.spans.is_empty(),
-                    "{text:?}: {name} score {} spans {:?}",
-                    s.score,
-                    s.spans
-                );
-            }
-        }
+        crate::assert_spans_only_when_present(text);
     }
 }
 

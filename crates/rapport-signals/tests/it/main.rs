@@ -15,3 +15,23 @@ pub fn analyzer() -> &'static Analyzer {
 pub fn analyze(text: &str) -> Analysis {
     analyzer().analyze(text)
 }
+
+/// A present signal, vulnerability or topic has evidence spans, and an absent one has none.
+pub fn assert_spans_only_when_present(text: &str) {
+    let analysis = analyze(text);
+    for set in [
+        &analysis.signals,
+        &analysis.vulnerability,
+        &analysis.sensitive_topics,
+    ] {
+        for (name, s) in set.names.iter().zip(&set.scores) {
+            assert_eq!(
+                s.present(),
+                !s.spans.is_empty(),
+                "{text:?}: {name} score {} spans {:?}",
+                s.score,
+                s.spans
+            );
+        }
+    }
+}

@@ -452,21 +452,7 @@ fn signal_table() {
 #[test]
 fn present_signals_always_have_evidence_spans() {
     for (text, _, _) in CASES {
-        let analysis = analyze(text);
-        for set in [
-            &analysis.signals,
-            &analysis.vulnerability,
-            &analysis.sensitive_topics,
-        ] {
-            for (name, s) in set.names.iter().zip(&set.scores) {
-                if s.present() {
-                    assert!(
-                        !s.spans.is_empty(),
-                        "{text:?}: {name} present without spans"
-                    );
-                }
-            }
-        }
+        crate::assert_spans_only_when_present(text);
     }
 }
 

@@ -165,7 +165,7 @@ impl Detector {
             if m.as_str().parse::<std::net::Ipv4Addr>().is_err() {
                 continue;
             }
-            let confidence = if has_any(before(lower, m.start(), 12), &["version", "v.", "ver"]) {
+            let confidence = if version_context(before(lower, m.start(), 12)) {
                 0.3
             } else {
                 0.85
@@ -564,6 +564,15 @@ fn span(m: &regex::Match<'_>) -> Span {
 }
 
 /// Up to `n` bytes of `lower` before `pos`, on a char boundary.
+/// Whether the words just before a dotted number say it is a version ("version 10.0.0.1", "v. 2.1.0.3"),
+/// as whole words: the "v." of a domain ("mail@shop.io thanks 10.0.0.1") is not one.
+fn version_context(before: &str) -> bool {
+    before.contains("version")
+        || before
+            .split(|c: char| !c.is_alphanumeric() && c != '.')
+            .any(|w| matches!(w, "v." | "v" | "ver" | "ver."))
+}
+
 fn before(lower: &str, pos: usize, n: usize) -> &str {
     let mut start = pos.saturating_sub(n);
     while !lower.is_char_boundary(start) {
@@ -618,4 +627,24 @@ pub fn resolve_overlaps(mut found: Vec<Entity>) -> Vec<Entity> {
         }
     }
     kept.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_domain_before_an_ip_is_not_a_version() {
+        let text = "please check aaa.aaa@aav.io thanks 10.0.0.1 ";
+        let entities = Detector::new().detect(text);
+        assert!(
+            entities
+                .iter()
+                .any(|e| e.kind == EntityKind::IpAddress && &text[e.start..e.end] == "10.0.0.1"),
+            "{entities:?}"
+        );
+        assert!(version_context("version "));
+        assert!(version_context("app v. "));
+        assert!(!version_context("v.io thanks "));
+    }
 }

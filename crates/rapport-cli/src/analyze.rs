@@ -2,7 +2,6 @@
 
 use crate::ModelPaths;
 use anyhow::{Context, Result};
-use rapport_signals::analysis::Speaker;
 use rapport_signals::cx::CxModel;
 use rapport_signals::emotions::EmotionModel;
 use rapport_signals::intent::IntentModel;
@@ -84,17 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if conversation.turns.is_empty() {
             anyhow::bail!("{}: the conversation has no turns", path.display());
         }
-        let turns: Vec<(Speaker, &str)> = conversation
-            .turns
-            .iter()
-            .map(|t| {
-                let speaker = match t.role {
-                    rapport_engine::Role::Customer => Speaker::Customer,
-                    _ => Speaker::Company,
-                };
-                (speaker, t.text.as_str())
-            })
-            .collect();
+        let turns = rapport_engine::speakers(&conversation.turns);
         for analysis in analyzer.analyze_conversation(&turns).into_iter().flatten() {
             serde_json::to_writer(&mut out, &analysis)?;
             writeln!(out)?;

@@ -87,6 +87,21 @@ impl State {
     }
 }
 
+/// The turns as the analysis reads them: the customer's, and the company's (agent, bot or system).
+pub fn speakers(turns: &[Turn]) -> Vec<(Speaker, &str)> {
+    turns
+        .iter()
+        .map(|t| {
+            let speaker = if t.role == Role::Customer {
+                Speaker::Customer
+            } else {
+                Speaker::Company
+            };
+            (speaker, t.text.as_str())
+        })
+        .collect()
+}
+
 /// The engine: models, detectors and patterns; build once and share.
 #[derive(Debug)]
 pub struct Engine {
@@ -117,18 +132,7 @@ impl Engine {
     /// The analysis of each customer turn read in its conversation (with its pushback, problem state and
     /// need), by turn index (`None` for other roles).
     pub fn analyze_turns(&self, turns: &[Turn]) -> Vec<Option<Analysis>> {
-        let speakers: Vec<(Speaker, &str)> = turns
-            .iter()
-            .map(|t| {
-                let speaker = if t.role == Role::Customer {
-                    Speaker::Customer
-                } else {
-                    Speaker::Company
-                };
-                (speaker, t.text.as_str())
-            })
-            .collect();
-        self.analyzer.analyze_conversation(&speakers)
+        self.analyzer.analyze_conversation(&speakers(turns))
     }
 
     /// Analyses, pseudonymises and remembers a conversation (`id` scopes its pseudonyms).

@@ -40,6 +40,14 @@ const REASSURANCES: [&str; 6] = [
     "you're in good hands",
 ];
 
+/// An agent or bot turn that reassures ("don't worry", with either apostrophe).
+fn reassures(turn: &crate::Turn) -> bool {
+    matches!(turn.role, Role::Agent | Role::Bot) && {
+        let lower = turn.text.to_lowercase().replace('\u{2019}', "'");
+        REASSURANCES.iter().any(|r| lower.contains(r))
+    }
+}
+
 fn present(analysis: &Analysis, name: &str) -> bool {
     analysis
         .signals
@@ -123,12 +131,9 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
     }
     if policy.escalation.on_rise_after_reassurance && customer.len() >= 2 {
         let (previous_turn, previous) = customer[customer.len() - 2];
-        let reassured = state.turns[previous_turn + 1..last_turn].iter().any(|t| {
-            matches!(t.role, Role::Agent | Role::Bot) && {
-                let lower = t.text.to_lowercase();
-                REASSURANCES.iter().any(|r| lower.contains(r))
-            }
-        });
+        let reassured = state.turns[previous_turn + 1..last_turn]
+            .iter()
+            .any(reassures);
         if reassured && score(last, "distress") > score(previous, "distress") + 0.1 {
             add(
                 &mut moves,
@@ -136,12 +141,7 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
                 "distress rose after a reassurance: reassurance is not enough".into(),
             );
         }
-        let reassured_ever = state.turns[..last_turn].iter().any(|t| {
-            matches!(t.role, Role::Agent | Role::Bot) && {
-                let lower = t.text.to_lowercase().replace('\u{2019}', "'");
-                REASSURANCES.iter().any(|r| lower.contains(r))
-            }
-        });
+        let reassured_ever = state.turns[..last_turn].iter().any(reassures);
         if reassured_ever && pushback(last) {
             add(
                 &mut moves,

@@ -226,7 +226,7 @@ impl Analyzer {
     /// Analyses one message as the turn `context.turn` of a conversation, answering
     /// `context.previous_reply`. The result has no [`Reading`]; see [`Self::analyze_conversation`].
     pub fn analyze_in(&self, text: &str, context: &Context<'_>) -> Analysis {
-        with_scratch(|scratch| self.analyze_with(scratch, text, context))
+        with_scratch(|scratch| self.analyze_with(scratch, text, context, false))
     }
 
     /// Analyses every customer turn of a conversation in context: each turn with the reply it answers,
@@ -245,14 +245,16 @@ impl Analyzer {
                 turn,
                 previous_reply,
             };
-            let mut analysis = self.analyze_in(text, &context);
-            let reading = with_scratch(|scratch| self.reading(scratch, text, &context, &analysis));
-            if reading.problem == "open" && first_problem.is_none() {
-                first_problem = Some(turn);
+            let mut analysis =
+                with_scratch(|scratch| self.analyze_with(scratch, text, &context, true));
+            if let Some(reading) = analysis.reading.take() {
+                if reading.problem == "open" && first_problem.is_none() {
+                    first_problem = Some(turn);
+                }
+                let problem_text = first_problem.map_or(text, |t| turns[t].1);
+                let need = need(&analysis, &reading, problem_text);
+                analysis.reading = Some(Reading { need, ..reading });
             }
-            let problem_text = first_problem.map_or(text, |t| turns[t].1);
-            let need = need(&analysis, &reading, problem_text);
-            analysis.reading = Some(Reading { need, ..reading });
             out.push(Some(analysis));
         }
         out
@@ -291,66 +293,12 @@ impl Analyzer {
         Some(self.emotions.predict(&scratch.emotion_probabilities))
     }
 
-    /// Pushback and problem state of a customer turn, from the CX model's conversation heads.
-    fn reading(
-        &self,
-        scratch: &mut Scratch,
-        text: &str,
-        context: &Context<'_>,
-        analysis: &Analysis,
-    ) -> Reading {
-        let no_pushback = SignalScore {
-            score: 0.0,
-            spans: Vec::new(),
-        };
-        let english = !analysis
-            .diagnostics
-            .iter()
-            .any(|d| matches!(d.code, "language_not_supported" | "empty" | "no_words"));
-        let (Some(model), true) = (&self.cx, english) else {
-            return Reading {
-                turn: context.turn,
-                pushback: no_pushback,
-                problem: "open",
-                need: String::new(),
-            };
-        };
-        let text = rapport_text::truncate_on_char_boundary(text, MAX_ANALYZED_BYTES);
-        let probabilities = std::mem::take(&mut scratch.cx_probabilities);
-        let pushback = if context.previous_reply.is_some() {
-            let score = model.calibrated(cx::PUSHBACK_HEAD, probabilities[cx::PUSHBACK_HEAD]);
-            let spans = if score >= PRESENT {
-                model_evidence(model, &mut scratch.buckets, text, cx::PUSHBACK_HEAD)
-            } else {
-                Vec::new()
-            };
-            SignalScore { score, spans }
-        } else {
-            no_pushback
-        };
-        let resolved = model.calibrated(cx::RESOLVED_HEAD, probabilities[cx::RESOLVED_HEAD]);
-        let none = model.calibrated(cx::NO_PROBLEM_HEAD, probabilities[cx::NO_PROBLEM_HEAD]);
-        let problem = if resolved >= PRESENT && resolved >= none {
-            "resolved"
-        } else if none >= PRESENT {
-            "none"
-        } else {
-            "open"
-        };
-        scratch.cx_probabilities = probabilities;
-        Reading {
-            turn: context.turn,
-            pushback,
-            problem,
-            need: String::new(),
-        }
-    }
-
     fn analyze_with(
         &self,
         scratch: &mut Scratch,
         original: &str,
         context: &Context<'_>,
+        read: bool,
     ) -> Analysis {
         let mut diagnostics = Vec::new();
         let text = rapport_text::truncate_on_char_boundary(original, MAX_ANALYZED_BYTES);
@@ -416,6 +364,15 @@ impl Analyzer {
             scratch.evidence.clear();
         }
         let cx_model = self.cx.as_ref().filter(|_| english && words > 0);
+        let mut reading = read.then(|| Reading {
+            turn: context.turn,
+            pushback: SignalScore {
+                score: 0.0,
+                spans: Vec::new(),
+            },
+            problem: "open",
+            need: String::new(),
+        });
         let (mut targets, sentiment) = match cx_model {
             Some(model) => {
                 cx_input_into(
@@ -455,6 +412,16 @@ impl Analyzer {
                 );
                 derive_distress(&mut targets);
                 let sentiment = cx_sentiment(&scratch.cx_probabilities, &targets);
+                if let Some(reading) = reading.as_mut() {
+                    read_turn(
+                        model,
+                        &scratch.cx_probabilities,
+                        text,
+                        context,
+                        &mut scratch.buckets,
+                        reading,
+                    );
+                }
                 (targets, sentiment)
             }
             None => {
@@ -492,9 +459,38 @@ impl Analyzer {
             intent,
             language,
             diagnostics,
-            reading: None,
+            reading,
         }
     }
+}
+
+/// Pushback and problem state of a customer turn, from the CX model's conversation heads.
+fn read_turn(
+    model: &CxModel,
+    probabilities: &[f32],
+    text: &str,
+    context: &Context<'_>,
+    buckets: &mut Vec<u32>,
+    reading: &mut Reading,
+) {
+    if context.previous_reply.is_some() {
+        let score = model.calibrated(cx::PUSHBACK_HEAD, probabilities[cx::PUSHBACK_HEAD]);
+        let spans = if score >= PRESENT {
+            model_evidence(model, buckets, text, cx::PUSHBACK_HEAD)
+        } else {
+            Vec::new()
+        };
+        reading.pushback = SignalScore { score, spans };
+    }
+    let resolved = model.calibrated(cx::RESOLVED_HEAD, probabilities[cx::RESOLVED_HEAD]);
+    let none = model.calibrated(cx::NO_PROBLEM_HEAD, probabilities[cx::NO_PROBLEM_HEAD]);
+    reading.problem = if resolved >= PRESENT && resolved >= none {
+        "resolved"
+    } else if none >= PRESENT {
+        "none"
+    } else {
+        "open"
+    };
 }
 
 fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
@@ -561,35 +557,24 @@ fn cx_targets(
         .into_iter()
         .enumerate()
         .map(|(target, cue)| {
-            if target == self_harm && !model.trusted(target) {
-                // Too rare to trust over the cues, yet a miss is worse than a false alarm: either may
-                // raise it.
-                let score = model.calibrated(target, probabilities[target]);
-                if score < PRESENT || cue.score >= score {
+            let mut score = model.calibrated(target, probabilities[target]);
+            if !model.trusted(target) {
+                // Too rare to trust over the cues; self-harm risk excepted, where a miss is worse than
+                // a false alarm: the model may still raise it above its cues.
+                if target != self_harm || score < PRESENT || cue.score >= score {
                     return cue;
                 }
-                let spans = if cue.spans.is_empty() {
-                    model_evidence(model, buckets, text, target)
-                } else {
-                    cue.spans
-                };
-                return SignalScore { score, spans };
-            }
-            if !model.trusted(target) {
-                return cue;
-            }
-            let mut score = model.calibrated(target, probabilities[target]);
-            // Without a cue of its own and without a negative tone, the model must be surer: a
-            // plain question is not frustration.
-            if !cue.present() && calm && NEGATIVE_SIGNALS.contains(&target) {
-                score = (score - MODEL_ONLY_MARGIN).max(0.0);
-            }
-            // "I'm not frustrated": the customer denies it in so many words.
-            if denied[target] && !cue.present() {
-                score = score.min(PRESENT - 0.05);
-            }
-            if !cue.present() && CUE_REQUIRED.contains(&target) {
-                score = score.min(PRESENT - 0.05);
+            } else if !cue.present() {
+                // Without a cue of its own and without a negative tone, the model must be surer: a
+                // plain question is not frustration.
+                if calm && NEGATIVE_SIGNALS.contains(&target) {
+                    score = (score - MODEL_ONLY_MARGIN).max(0.0);
+                }
+                // "I'm not frustrated": the customer denies it in so many words; and a churn threat
+                // needs a churn cue.
+                if denied[target] || CUE_REQUIRED.contains(&target) {
+                    score = score.min(PRESENT - 0.05);
+                }
             }
             // The model decides presence; cues keep telling how strong (distress that is "desperate
             // and in tears" outranks a mild one), and a decisive cue ("thanks for nothing") stands.

@@ -1,4 +1,5 @@
-//! Embeds the shipped models (`models/*.rplm` and `models/cx.rpcx` at the workspace root) when they
+//! Embeds the shipped models (`models/*.rplm`, `models/cx*.rpcx` and the sentence encoder in `models/minilm/`
+//! at the workspace root) when they
 //! exist, so the `rapport` binary works from any directory. Without them (bootstrapping a first training
 //! run) the crate still builds and `builtin` reports that no built-in model is available.
 
@@ -7,8 +8,18 @@ use std::path::Path;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(rapport_builtin_models)");
     println!("cargo::rustc-check-cfg=cfg(rapport_builtin_cx)");
+    println!("cargo::rustc-check-cfg=cfg(rapport_builtin_cx_accurate)");
+    println!("cargo::rustc-check-cfg=cfg(rapport_builtin_encoder)");
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    for name in ["emotions.rplm", "intent.rplm", "cx.rpcx"] {
+    for name in [
+        "emotions.rplm",
+        "intent.rplm",
+        "cx.rpcx",
+        "cx-accurate.rpcx",
+        "minilm/config.json",
+        "minilm/tokenizer.json",
+        "minilm/model.safetensors",
+    ] {
         println!("cargo::rerun-if-changed={}", models.join(name).display());
     }
     if models.join("emotions.rplm").exists() && models.join("intent.rplm").exists() {
@@ -16,5 +27,14 @@ fn main() {
     }
     if models.join("cx.rpcx").exists() {
         println!("cargo::rustc-cfg=rapport_builtin_cx");
+    }
+    let encoder = ["config.json", "tokenizer.json", "model.safetensors"]
+        .iter()
+        .all(|name| models.join("minilm").join(name).exists());
+    if encoder {
+        println!("cargo::rustc-cfg=rapport_builtin_encoder");
+        if models.join("cx-accurate.rpcx").exists() {
+            println!("cargo::rustc-cfg=rapport_builtin_cx_accurate");
+        }
     }
 }

@@ -1,15 +1,17 @@
 //! `rapport analyze`: one JSON analysis per message.
 
-use crate::ModelPaths;
-use anyhow::{Context, Result};
+use crate::{ModelPaths, Tier};
+use anyhow::{bail, Context, Result};
 use rapport_signals::cx::CxModel;
 use rapport_signals::emotions::EmotionModel;
+use rapport_signals::encoder::Encoder;
 use rapport_signals::intent::IntentModel;
 use rapport_signals::model::Model;
 use rapport_signals::{builtin, Analyzer};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,8 +48,8 @@ pub fn load_intent(path: Option<&Path>) -> Result<IntentModel> {
     })
 }
 
-/// Loads the CX model from a file, or the built-in one (`None` in a build without one).
-pub fn load_cx(path: Option<&Path>) -> Result<Option<CxModel>> {
+/// Loads the CX model from a file, or the built-in one of the tier (`None` in a build without one).
+pub fn load_cx(path: Option<&Path>, tier: Tier) -> Result<Option<CxModel>> {
     Ok(match path {
         Some(path) => {
             let bytes =
@@ -57,25 +59,58 @@ pub fn load_cx(path: Option<&Path>) -> Result<Option<CxModel>> {
                     .with_context(|| format!("loading model {}", path.display()))?,
             )
         }
-        None => builtin::cx_model()?,
+        None => match tier {
+            Tier::Fast => builtin::cx_model()?,
+            Tier::Accurate => builtin::cx_accurate_model()?,
+        },
     })
 }
 
-/// The analyser with the models from the given files, or the built-in ones.
-pub fn load_analyzer(paths: &ModelPaths) -> Result<Analyzer> {
-    Ok(load_base_analyzer(paths)?.with_cx(load_cx(paths.cx_model.as_deref())?))
+/// The sentence encoder of the accurate tier (`None` for the fast tier); an error when this build has
+/// none.
+pub fn load_encoder(tier: Tier) -> Result<Option<Arc<Encoder>>> {
+    match tier {
+        Tier::Fast => Ok(None),
+        Tier::Accurate => match builtin::encoder()? {
+            Some(encoder) => Ok(Some(Arc::new(encoder))),
+            None => bail!(
+                "this build has no sentence encoder (models/minilm/): use --tier fast, or restore models/minilm and rebuild"
+            ),
+        },
+    }
 }
 
-/// The analyser without a CX model (what `rapport train cx` and cross-validation stack on).
-pub fn load_base_analyzer(paths: &ModelPaths) -> Result<Analyzer> {
+/// The analyser with the models from the given files, or the built-in ones of the tier (`--tier`, else
+/// `default`).
+pub fn load_analyzer(paths: &ModelPaths, default: Tier) -> Result<Analyzer> {
+    let tier = paths.tier.unwrap_or(default);
+    let analyzer =
+        load_base_analyzer(paths, default)?.with_cx(load_cx(paths.cx_model.as_deref(), tier)?);
+    if tier == Tier::Accurate && analyzer.tier() != "accurate" {
+        bail!(
+            "the CX model does not read sentence vectors: train one with `rapport train cx --tier accurate`, or use --tier fast"
+        );
+    }
+    Ok(analyzer)
+}
+
+/// The analyser without a CX model (what `rapport train cx` and cross-validation stack on), with the
+/// tier's sentence encoder.
+pub fn load_base_analyzer(paths: &ModelPaths, default: Tier) -> Result<Analyzer> {
     Ok(Analyzer::new(
         load_emotions(paths.emotions_model.as_deref())?,
         load_intent(paths.intent_model.as_deref())?,
-    ))
+    )
+    .with_encoder(load_encoder(paths.tier.unwrap_or(default))?))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let analyzer = load_analyzer(&args.models)?;
+    let default = if args.conversation.is_some() {
+        Tier::Accurate
+    } else {
+        Tier::Fast
+    };
+    let analyzer = load_analyzer(&args.models, default)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if let Some(path) = args.conversation {

@@ -31,6 +31,9 @@ pub struct CxHyper {
     /// L2 regularisation of the dense inputs' weights.
     #[arg(long, default_value_t = CxTrainConfig::default().l2_dense)]
     l2_dense: f32,
+    /// L2 regularisation of the sentence vector's weights (accurate tier).
+    #[arg(long, default_value_t = CxTrainConfig::default().l2_embedding)]
+    l2_embedding: f32,
     /// Up-weighting of rare labels' positive examples: (negatives/positives)^balance.
     #[arg(long, default_value_t = CxTrainConfig::default().balance)]
     balance: f32,
@@ -43,6 +46,7 @@ impl CxHyper {
             learning_rate: self.learning_rate,
             l2: self.l2,
             l2_dense: self.l2_dense,
+            l2_embedding: self.l2_embedding,
             balance: self.balance,
             ..CxTrainConfig::default()
         }
@@ -566,6 +570,7 @@ pub fn cross_validate(
     base: &Analyzer,
     make_analyzer: &dyn Fn(CxModel) -> Result<Analyzer>,
     conversations: &[CxConversation],
+    features: CxFeatures,
     folds: usize,
     by: GroupBy,
     context: bool,
@@ -576,7 +581,6 @@ pub fn cross_validate(
     if folds < 2 {
         bail!("--cv needs at least 2 folds");
     }
-    let features = CxFeatures::default();
     let all = examples(base, conversations, &features, by);
     let mut scored = Vec::new();
     let mut expect_parts = Vec::new();

@@ -102,7 +102,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
             let errors = errors.then_some(&mut error_lines);
             let report = match cv {
                 None => {
-                    let analyzer = crate::analyze::load_analyzer(&models)?;
+                    let analyzer = crate::analyze::load_analyzer(&models, crate::Tier::Fast)?;
                     if analyzer.cx().is_none() {
                         anyhow::bail!(
                             "no CX model: train one with `rapport train cx` or pass --cx-model"
@@ -116,9 +116,18 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     report
                 }
                 Some(folds) => {
-                    let base = crate::analyze::load_base_analyzer(&models)?;
+                    let base = crate::analyze::load_base_analyzer(&models, crate::Tier::Fast)?;
                     let make = |model| -> Result<Analyzer> {
-                        Ok(crate::analyze::load_base_analyzer(&models)?.with_cx(Some(model)))
+                        Ok(Analyzer::new(
+                            crate::analyze::load_emotions(models.emotions_model.as_deref())?,
+                            crate::analyze::load_intent(models.intent_model.as_deref())?,
+                        )
+                        .with_encoder(base.encoder().cloned())
+                        .with_cx(Some(model)))
+                    };
+                    let features = match models.tier {
+                        Some(crate::Tier::Accurate) => rapport_signals::cx::CxFeatures::accurate(),
+                        _ => rapport_signals::cx::CxFeatures::default(),
                     };
                     let config = hyper.config();
                     let bar = crate::train::fits_bar(
@@ -129,6 +138,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         &base,
                         &make,
                         &conversations,
+                        features,
                         folds,
                         group_by,
                         context,

@@ -84,9 +84,21 @@ struct ModelPaths {
     /// Intent model file (default: the built-in model).
     #[arg(long, value_name = "PATH", env = "RAPPORT_INTENT_MODEL")]
     intent_model: Option<PathBuf>,
-    /// CX model file (default: the built-in model).
+    /// CX model file (default: the built-in model of the tier).
     #[arg(long, value_name = "PATH", env = "RAPPORT_CX_MODEL")]
     cx_model: Option<PathBuf>,
+    /// Which reading: `fast` (n-grams, cues and the emotion model: thousands of messages a second) or
+    /// `accurate` (adds the all-MiniLM-L6-v2 sentence encoder: about 10 ms a message). Default: fast for
+    /// single messages and batch files, accurate for a conversation.
+    #[arg(long, value_enum, env = "RAPPORT_TIER")]
+    tier: Option<Tier>,
+}
+
+/// The two readings of a message (see `--tier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Tier {
+    Fast,
+    Accurate,
 }
 
 fn main() -> ExitCode {

@@ -206,7 +206,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let already = state.done;
 
-    let engine = Engine::builtin().context("loading the built-in models")?;
+    let engine = Engine::builtin_fast().context("loading the built-in models")?;
     let auditor = Auditor::new();
     let bar = ProgressBar::new(input_bytes);
     bar.set_style(

@@ -39,6 +39,10 @@ pub enum Command {
         /// Emotion model file whose outputs the CX model reads (default: the built-in model).
         #[arg(long, value_name = "PATH")]
         emotions_model: Option<PathBuf>,
+        /// `fast` (models/cx.rpcx) or `accurate`: the model also reads the sentence encoder's vector of
+        /// each message (models/cx-accurate.rpcx).
+        #[arg(long, value_enum, default_value = "fast")]
+        tier: crate::Tier,
         #[command(flatten)]
         hyper: crate::cx::CxHyper,
     },
@@ -164,6 +168,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
             data,
             out,
             emotions_model,
+            tier,
             hyper,
         } => {
             let mut conversations = Vec::new();
@@ -173,8 +178,12 @@ pub fn run(command: Command) -> Result<ExitCode> {
             let analyzer = rapport_signals::Analyzer::new(
                 crate::analyze::load_emotions(emotions_model.as_deref())?,
                 crate::analyze::load_intent(None)?,
-            );
-            let features = cx::CxFeatures::default();
+            )
+            .with_encoder(crate::analyze::load_encoder(tier)?);
+            let features = match tier {
+                crate::Tier::Fast => cx::CxFeatures::default(),
+                crate::Tier::Accurate => cx::CxFeatures::accurate(),
+            };
             let examples = crate::cx::examples(
                 &analyzer,
                 &conversations,

@@ -106,6 +106,8 @@ pub fn speakers(turns: &[Turn]) -> Vec<(Speaker, &str)> {
 #[derive(Debug)]
 pub struct Engine {
     analyzer: Analyzer,
+    /// The conversation reader (the accurate tier), when it differs from `analyzer`.
+    reader: Option<Analyzer>,
     detector: Detector,
     memory: MemoryExtractor,
 }
@@ -114,6 +116,7 @@ impl Engine {
     pub fn new(analyzer: Analyzer) -> Self {
         Self {
             analyzer,
+            reader: None,
             detector: Detector::new(),
             memory: MemoryExtractor::new(),
         }
@@ -124,19 +127,54 @@ impl Engine {
         &self.analyzer
     }
 
-    /// The engine with Rapport's built-in models.
+    /// The same engine reading conversations (state, strategy, replies, metrics) with `reader`, typically
+    /// the accurate tier; single messages keep the first analyser.
+    pub fn with_reader(mut self, reader: Option<Analyzer>) -> Self {
+        self.reader = reader;
+        self
+    }
+
+    /// The analyser that reads conversations.
+    pub fn reader(&self) -> &Analyzer {
+        self.reader.as_ref().unwrap_or(&self.analyzer)
+    }
+
+    /// The engine with Rapport's built-in models: the fast tier for single messages, the accurate tier
+    /// (when this build has it) for conversations.
     pub fn builtin() -> rapport_signals::Result<Self> {
+        let reader = Analyzer::builtin_accurate()?;
+        let reader = (reader.tier() == "accurate").then_some(reader);
+        Ok(Self::new(Analyzer::builtin()?).with_reader(reader))
+    }
+
+    /// The engine with Rapport's built-in fast tier only (batch scoring).
+    pub fn builtin_fast() -> rapport_signals::Result<Self> {
         Ok(Self::new(Analyzer::builtin()?))
     }
 
     /// The analysis of each customer turn read in its conversation (with its pushback, problem state and
     /// need), by turn index (`None` for other roles).
     pub fn analyze_turns(&self, turns: &[Turn]) -> Vec<Option<Analysis>> {
-        self.analyzer.analyze_conversation(&speakers(turns))
+        self.reader().analyze_conversation(&speakers(turns))
     }
 
     /// Analyses, pseudonymises and remembers a conversation (`id` scopes its pseudonyms).
     pub fn state(&self, id: &str, conversation: &Conversation) -> Result<State> {
+        self.state_with(self.reader(), id, conversation)
+    }
+
+    /// [`Self::state`] read with the fast tier: for request paths that must answer in milliseconds
+    /// whatever the conversation's length (the accurate tier encodes every customer turn not yet cached).
+    pub fn state_fast(&self, id: &str, conversation: &Conversation) -> Result<State> {
+        self.state_with(&self.analyzer, id, conversation)
+    }
+
+    fn state_with(
+        &self,
+        reader: &Analyzer,
+        id: &str,
+        conversation: &Conversation,
+    ) -> Result<State> {
         let turns = &conversation.turns;
         if turns.is_empty() {
             return Err(Error::Empty);
@@ -144,7 +182,7 @@ impl Engine {
         if turns.len() > MAX_TURNS {
             return Err(Error::TooManyTurns(turns.len()));
         }
-        let mut analyses = self.analyze_turns(turns);
+        let mut analyses = reader.analyze_conversation(&speakers(turns));
         let mut vault = Vault::new(id);
         let memory = self.memory.extract(turns, &self.detector, &mut vault);
         // A need quotes the customer's words: it holds pseudonyms, like every text the state keeps.

@@ -40,6 +40,29 @@ const REASSURANCES: [&str; 6] = [
     "you're in good hands",
 ];
 
+/// A customer taking the matter outside the company: a person must handle a formal complaint.
+const FORMAL_COMPLAINT: [&str; 14] = [
+    "ombudsman",
+    "complaints body",
+    "complaints commission",
+    "regulator",
+    "trading standards",
+    "small claims",
+    "legal action",
+    "my solicitor",
+    "my lawyer",
+    "my attorney",
+    "better business bureau",
+    "formal complaint",
+    "report you to",
+    "reporting you to",
+];
+
+fn formal_complaint(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    FORMAL_COMPLAINT.iter().any(|p| lower.contains(p))
+}
+
 /// An agent or bot turn that reassures ("don't worry", with either apostrophe).
 fn reassures(turn: &crate::Turn) -> bool {
     matches!(turn.role, Role::Agent | Role::Bot) && {
@@ -61,11 +84,6 @@ fn pushback(analysis: &Analysis) -> bool {
         .reading
         .as_ref()
         .is_some_and(|r| r.pushback.present())
-}
-
-/// The problem state of a turn read in context (`open` when it was read alone).
-fn problem(analysis: &Analysis) -> &'static str {
-    analysis.reading.as_ref().map_or("open", |r| r.problem)
 }
 
 fn score(analysis: &Analysis, name: &str) -> f32 {
@@ -102,6 +120,15 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             MoveKind::SafetyProtocol,
             "the message shows a risk of self-harm: safety first, with support resources".into(),
         );
+    } else if customer.iter().any(|(_, a)| present(a, "self_harm_risk")) {
+        // "whatever. i'm going to bed" after a disclosure is not the all-clear.
+        add(
+            &mut moves,
+            MoveKind::SafetyProtocol,
+            "the customer showed a risk of self-harm earlier in this conversation: safety stays first".into(),
+        );
+    }
+    if moves.iter().any(|m| m.kind == MoveKind::SafetyProtocol) {
         add(
             &mut moves,
             MoveKind::Handoff,
@@ -127,6 +154,26 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             &mut moves,
             MoveKind::Handoff,
             format!("distress has stayed high for {high_run} customer turns"),
+        );
+    }
+    let raised_earlier = customer[..customer.len() - 1]
+        .iter()
+        .rev()
+        .filter_map(|(_, a)| a.reading.as_ref())
+        .find(|r| r.problem != "none")
+        .is_some_and(|r| r.problem == "open");
+    if present(last, "churn_threat") && (raised_earlier || pushback(last)) {
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            "the customer says they are leaving over a problem we have not solved: a person should try to keep them".into(),
+        );
+    }
+    if formal_complaint(&state.turns[last_turn].text) {
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            "the customer is taking this to a formal complaint: a person must handle it".into(),
         );
     }
     if policy.escalation.on_rise_after_reassurance && customer.len() >= 2 {
@@ -155,19 +202,35 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
         .iter()
         .any(|s| present(last, s));
     let vulnerable = last.vulnerability.present().next().is_some();
-    // "Thanks" while the problem is still open is politeness, not resolution.
-    let resolved = match last.reading.as_ref() {
-        Some(reading) => reading.problem != "open",
-        None => state.memory.open_questions.is_empty(),
+    // Only the customer saying it is fixed closes a problem: "thanks" while it is open is politeness,
+    // and so is "ok, thanks" after an earlier turn raised one that no turn said was solved.
+    let thanks = present(last, "gratitude") && !negative;
+    let (said_resolved, nothing_open) = match last.reading.as_ref() {
+        Some(reading) => (
+            reading.problem == "resolved",
+            reading.problem == "none" && !raised_earlier,
+        ),
+        // A message read alone: thanks with no open question in memory.
+        None => (thanks && state.memory.open_questions.is_empty(), false),
     };
-    let thanks_only = present(last, "gratitude") && !negative && resolved;
-    // The customer says it is fixed: confirm, even when they are not delighted about how it went.
-    let said_resolved = problem(last) == "resolved";
-    if thanks_only || said_resolved {
+    if thanks && nothing_open && !said_resolved {
         add(
             &mut moves,
             MoveKind::Affirm,
-            "the customer is thanking us".into(),
+            "the customer is thanking us and nothing is left open".into(),
+        );
+        return moves;
+    }
+    // The customer says it is fixed: confirm, even when they are not delighted about how it went.
+    if said_resolved {
+        add(
+            &mut moves,
+            MoveKind::Affirm,
+            if thanks {
+                "the customer is thanking us".into()
+            } else {
+                "the customer says it is fixed".into()
+            },
         );
         add(
             &mut moves,

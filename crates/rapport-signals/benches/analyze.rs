@@ -1,6 +1,7 @@
 //! Throughput of the full per-message analysis on a fixed corpus of realistic customer messages
 //! (about 100 characters each), of the conversation reading (the same messages as customer turns
-//! answering a company reply each), and the cost of loading the built-in models.
+//! answering a company reply each), of the accurate tier (sentence encoder + its CX model), and the cost
+//! of loading the built-in models.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rapport_signals::analysis::Speaker;
@@ -43,6 +44,46 @@ fn analysis(c: &mut Criterion) {
         b.iter(|| black_box(analyzer.analyze_conversation(black_box(&turns))))
     });
     group.finish();
+
+    // The accurate tier: the same messages through the sentence encoder (cache off, so every iteration
+    // encodes) and the CX model that reads it.
+    if let (Some(encoder), Some(cx)) = (
+        rapport_signals::builtin::encoder().expect("encoder loads"),
+        rapport_signals::builtin::cx_accurate_model().expect("accurate model loads"),
+    ) {
+        let accurate = Analyzer::builtin()
+            .expect("built-in models")
+            .with_cx(Some(cx))
+            .with_encoder(Some(std::sync::Arc::new(encoder.with_cache(0))));
+        let mut times: Vec<f64> = messages
+            .iter()
+            .map(|m| {
+                let started = std::time::Instant::now();
+                black_box(accurate.analyze(m));
+                started.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        eprintln!(
+            "accurate tier, one pass over {} messages: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            times.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+        let mut group = c.benchmark_group("analyze_accurate");
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(messages.len() as u64));
+        group.bench_function("messages", |b| {
+            b.iter(|| {
+                for message in &messages {
+                    black_box(accurate.analyze(black_box(message)));
+                }
+            })
+        });
+        group.finish();
+    }
 
     c.bench_function("load_builtin_models", |b| {
         b.iter(|| black_box(Analyzer::builtin().expect("built-in models")))

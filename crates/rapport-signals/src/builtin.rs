@@ -42,3 +42,31 @@ const CX: Option<&[u8]> = None;
 pub fn cx_model() -> Result<Option<crate::cx::CxModel>> {
     CX.map(crate::cx::CxModel::from_bytes).transpose()
 }
+
+#[cfg(rapport_builtin_encoder)]
+const ENCODER: Option<[&[u8]; 3]> = Some([
+    include_bytes!("../../../models/minilm/config.json"),
+    include_bytes!("../../../models/minilm/tokenizer.json"),
+    include_bytes!("../../../models/minilm/model.safetensors"),
+]);
+#[cfg(not(rapport_builtin_encoder))]
+const ENCODER: Option<[&[u8]; 3]> = None;
+
+#[cfg(rapport_builtin_cx_accurate)]
+const CX_ACCURATE: Option<&[u8]> = Some(include_bytes!("../../../models/cx-accurate.rpcx"));
+#[cfg(not(rapport_builtin_cx_accurate))]
+const CX_ACCURATE: Option<&[u8]> = None;
+
+/// The built-in sentence encoder of the accurate tier, or `None` in a build without `models/minilm/`.
+pub fn encoder() -> Result<Option<crate::encoder::Encoder>> {
+    ENCODER
+        .map(|[config, tokenizer, weights]| {
+            crate::encoder::Encoder::from_parts(config, tokenizer, weights.to_vec())
+        })
+        .transpose()
+}
+
+/// The built-in CX model of the accurate tier (it reads the encoder's sentence vector too), or `None`.
+pub fn cx_accurate_model() -> Result<Option<crate::cx::CxModel>> {
+    CX_ACCURATE.map(crate::cx::CxModel::from_bytes).transpose()
+}

@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod cues;
 pub mod cx;
 pub mod emotions;
+pub mod encoder;
 pub mod features;
 pub mod intent;
 pub mod language;

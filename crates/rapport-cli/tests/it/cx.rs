@@ -158,24 +158,7 @@ fn eval_cx_rejects_a_malformed_file_naming_the_line() {
 fn cx_training_is_deterministic_and_the_model_loads() {
     let dir = tempfile_dir("train-cx");
     let data = fixture("cx_small.jsonl");
-    let (a, b) = (dir.join("a.rpcx"), dir.join("b.rpcx"));
-    for out in [&a, &b] {
-        let output = rapport(
-            &[
-                "train",
-                "cx",
-                "--data",
-                path(&data),
-                "--out",
-                path(out),
-                "--epochs",
-                "3",
-            ],
-            b"",
-        );
-        succeeded(&output);
-    }
-    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    let a = train_twice_identically(&dir, &data, "fast");
     let output = rapport(
         &["analyze", "--cx-model", path(&a), "thanks, all sorted"],
         b"",
@@ -221,26 +204,7 @@ fn cx_training_is_deterministic_and_the_model_loads() {
 fn accurate_tier_trains_deterministically_and_reads_a_human_request() {
     let dir = tempfile_dir("train-cx-accurate");
     let data = fixture("cx_small.jsonl");
-    let (a, b) = (dir.join("a.rpcx"), dir.join("b.rpcx"));
-    for out in [&a, &b] {
-        let output = rapport(
-            &[
-                "train",
-                "cx",
-                "--tier",
-                "accurate",
-                "--data",
-                path(&data),
-                "--out",
-                path(out),
-                "--epochs",
-                "3",
-            ],
-            b"",
-        );
-        succeeded(&output);
-    }
-    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    let a = train_twice_identically(&dir, &data, "accurate");
     let output = rapport(
         &[
             "analyze",
@@ -325,6 +289,36 @@ fn accurate_tier_cross_validated_on_the_shared_sets() {
     at_least(gold, "sentiment_rho", 0.60);
     let expect = &report["expect"];
     at_least(expect, "accuracy", 0.79);
+}
+
+/// Trains a CX model of `tier` on `data` twice into `dir`, checks the two files are byte-identical
+/// (training is deterministic) and returns the first.
+fn train_twice_identically(
+    dir: &std::path::Path,
+    data: &std::path::Path,
+    tier: &str,
+) -> std::path::PathBuf {
+    let (a, b) = (dir.join("a.rpcx"), dir.join("b.rpcx"));
+    for out in [&a, &b] {
+        let output = rapport(
+            &[
+                "train",
+                "cx",
+                "--tier",
+                tier,
+                "--data",
+                path(data),
+                "--out",
+                path(out),
+                "--epochs",
+                "3",
+            ],
+            b"",
+        );
+        succeeded(&output);
+    }
+    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    a
 }
 
 fn tempfile_dir(name: &str) -> std::path::PathBuf {

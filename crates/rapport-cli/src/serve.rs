@@ -128,6 +128,9 @@ impl Resolved {
                     Ok(k) => k,
                     Err(_) => {
                         let key = new_api_key()[4..].to_string();
+                        // A fresh folder: the data directory does not exist before the first start.
+                        std::fs::create_dir_all(&self.data_dir)
+                            .with_context(|| format!("creating {}", self.data_dir.display()))?;
                         std::fs::write(&path, &key)
                             .with_context(|| format!("writing {}", path.display()))?;
                         key

@@ -1059,6 +1059,55 @@ fn keys_rotate_re_encrypts_everything_under_the_new_master_key() {
 }
 
 #[test]
+fn serve_dev_starts_in_an_empty_folder_as_the_readme_says() {
+    // The README's first command, from an empty folder: no data directory, no key, no environment.
+    let folder = data_dir("fresh");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    command
+        .current_dir(&folder)
+        .env_remove("RAPPORT_DATA_DIR")
+        .env_remove("RAPPORT_MASTER_KEY")
+        .env_remove("RAPPORT_DATABASE_URL")
+        .env_remove("RAPPORT_POLICY")
+        .env_remove("RAPPORT_KB")
+        .env("RAPPORT_LISTEN", "127.0.0.1:0")
+        .env("RAPPORT_LOG", "warn")
+        .args(["serve", "--dev"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("rapport serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            let _ = child.wait();
+            panic!("rapport serve --dev exited in an empty folder: {seen}");
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = stderr.read_to_string(&mut sink);
+    });
+    let server = Server {
+        child,
+        url,
+        dir: folder.clone(),
+    };
+    let c = client();
+    let health = send(&c, "GET", &format!("{}/healthz", server.url), None, None);
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(folder.join("rapport-data/dev-master.key").is_file());
+    assert!(folder.join("rapport-data/rapport.db").is_file());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
 fn serve_refuses_to_start_without_a_master_key() {
     let dir = data_dir("nokey");
     let out = command(&dir)

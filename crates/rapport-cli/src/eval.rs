@@ -117,6 +117,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 }
                 Some(folds) => {
                     let base = crate::analyze::load_base_analyzer(&models, crate::Tier::Fast)?;
+                    // Every fold shares the base's encoder (and its cache of sentence vectors).
                     let make = |model| -> Result<Analyzer> {
                         Ok(Analyzer::new(
                             crate::analyze::load_emotions(models.emotions_model.as_deref())?,
@@ -125,10 +126,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         .with_encoder(base.encoder().cloned())
                         .with_cx(Some(model)))
                     };
-                    let features = match models.tier {
-                        Some(crate::Tier::Accurate) => rapport_signals::cx::CxFeatures::accurate(),
-                        _ => rapport_signals::cx::CxFeatures::default(),
-                    };
+                    let features = models.tier.unwrap_or(crate::Tier::Fast).cx_features();
                     let config = hyper.config();
                     let bar = crate::train::fits_bar(
                         rapport_signals::cx::fits(&config) * folds as u64,

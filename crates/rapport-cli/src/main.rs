@@ -101,6 +101,16 @@ enum Tier {
     Accurate,
 }
 
+impl Tier {
+    /// The inputs a CX model of this tier reads.
+    fn cx_features(self) -> rapport_signals::cx::CxFeatures {
+        match self {
+            Tier::Fast => rapport_signals::cx::CxFeatures::default(),
+            Tier::Accurate => rapport_signals::cx::CxFeatures::accurate(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

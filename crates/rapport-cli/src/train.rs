@@ -180,10 +180,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 crate::analyze::load_intent(None)?,
             )
             .with_encoder(crate::analyze::load_encoder(tier)?);
-            let features = match tier {
-                crate::Tier::Fast => cx::CxFeatures::default(),
-                crate::Tier::Accurate => cx::CxFeatures::accurate(),
-            };
+            let features = tier.cx_features();
             let examples = crate::cx::examples(
                 &analyzer,
                 &conversations,

@@ -492,9 +492,11 @@ impl Analyzer {
                 derive_distress(&mut targets);
                 let sentiment = cx_sentiment(&scratch.cx_probabilities, &targets);
                 if let Some(reading) = reading.as_mut() {
+                    let says_solved = scratch.cx_input.dense[cx::SAYS_RESOLVED_INPUT] > 0.0;
                     read_turn(
                         model,
                         &scratch.cx_probabilities,
+                        says_solved,
                         text,
                         context,
                         &mut scratch.buckets,
@@ -547,6 +549,7 @@ impl Analyzer {
 fn read_turn(
     model: &CxModel,
     probabilities: &[f32],
+    says_solved: bool,
     text: &str,
     context: &Context<'_>,
     buckets: &mut Vec<u32>,
@@ -564,7 +567,7 @@ fn read_turn(
     let resolved = model.calibrated(cx::RESOLVED_HEAD, probabilities[cx::RESOLVED_HEAD]);
     let none = model.calibrated(cx::NO_PROBLEM_HEAD, probabilities[cx::NO_PROBLEM_HEAD]);
     // "ok did that and it works now": the customer's own words settle it unless they push back.
-    let says_solved = cx::says_resolved(text) && !reading.pushback.present();
+    let says_solved = says_solved && !reading.pushback.present();
     reading.problem = if says_solved || (resolved >= PRESENT && resolved >= none) {
         "resolved"
     } else if none >= PRESENT {
@@ -620,10 +623,6 @@ fn cx_input_into(
     );
 }
 
-/// The CX model's targets: each trusted head's calibrated probability (raised to the cue score when both
-/// say present), with the cue spans of the target as evidence, else the words that pushed the head up;
-/// targets too rare to train keep their cue score. Self-harm cues keep their score: a miss is worse than
-/// a false alarm.
 /// What the message's wording says about how far the CX model alone may go.
 struct Tone {
     /// No negative emotion reaches [`CALM_BELOW`].
@@ -634,6 +633,10 @@ struct Tone {
     denied: [bool; TARGETS],
 }
 
+/// The CX model's targets: each trusted head's calibrated probability (raised to the cue score when both
+/// say present), with the cue spans of the target as evidence, else the words that pushed the head up;
+/// targets too rare to train keep their cue score. Self-harm cues keep their score: a miss is worse than
+/// a false alarm.
 fn cx_targets(
     model: &CxModel,
     probabilities: &[f32],

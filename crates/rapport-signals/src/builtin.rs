@@ -61,7 +61,7 @@ const CX_ACCURATE: Option<&[u8]> = None;
 pub fn encoder() -> Result<Option<crate::encoder::Encoder>> {
     ENCODER
         .map(|[config, tokenizer, weights]| {
-            crate::encoder::Encoder::from_parts(config, tokenizer, weights.to_vec())
+            crate::encoder::Encoder::from_parts(config, tokenizer, weights)
         })
         .transpose()
 }

@@ -80,6 +80,9 @@ const STYLE_AND_CONTEXT: [&str; 21] = [
 /// Number of [`dense_names`].
 const DENSE_NAMES_LEN: usize = TARGETS + crate::emotions::LABELS.len() + STYLE_AND_CONTEXT.len();
 
+/// Index of the `says.resolved` dense input: the message says its problem is solved, not in a negation.
+pub const SAYS_RESOLVED_INPUT: usize = DENSE_NAMES_LEN - 2;
+
 /// Names of the dense inputs, in order (part of the model file: a model lists the inputs it was trained
 /// with and refuses to load when they differ). The accurate tier appends the sentence vector.
 pub fn dense_names() -> Vec<String> {
@@ -205,10 +208,9 @@ const RESOLVED: [&str; 22] = [
     "resolved now",
     "back to normal",
 ];
-/// The customer will wait for something still to happen.
 /// Whether a lowercased message says its problem is solved ("it works now"), and not in a negation ("it's
 /// not working now", "still hasn't arrived").
-fn says_resolved_lower(lower: &str) -> bool {
+fn says_resolved(lower: &str) -> bool {
     RESOLVED.iter().any(|phrase| {
         lower.match_indices(phrase).any(|(at, _)| {
             let before = &lower[lower.floor_char_boundary(at.saturating_sub(12))..at];
@@ -219,12 +221,7 @@ fn says_resolved_lower(lower: &str) -> bool {
     })
 }
 
-/// Whether a message says its problem is solved (see [`says_resolved_lower`]).
-pub fn says_resolved(text: &str) -> bool {
-    let lower = text.replace('\u{2019}', "'").to_lowercase();
-    says_resolved_lower(&lower)
-}
-
+/// The customer will wait for something still to happen.
 const WAITING: [&str; 14] = [
     "i'll wait",
     "i will wait",
@@ -360,7 +357,7 @@ pub fn dense_input(
         .lower
         .extend(text.chars().map(|c| if c == '\u{2019}' { '\'' } else { c }));
     scratch.lower.make_ascii_lowercase();
-    let says_resolved = f32::from(says_resolved_lower(&scratch.lower));
+    let says_resolved = f32::from(says_resolved(&scratch.lower));
     let says_waiting = f32::from(WAITING.iter().any(|p| scratch.lower.contains(p)));
     out.extend_from_slice(cue_scores);
     out.extend_from_slice(emotions);
@@ -869,6 +866,7 @@ mod tests {
         );
         assert_eq!(out.len(), dense_names().len());
         let at = |name: &str| out[dense_names().iter().position(|n| n == name).unwrap_or(0)];
+        assert_eq!(dense_names()[SAYS_RESOLVED_INPUT], "says.resolved");
         assert_eq!(at("reply.reassures"), 1.0);
         assert_eq!(at("reply.asks"), 1.0);
         assert_eq!(at("reply.dm"), 1.0);

@@ -44,7 +44,7 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> Error {
 impl Encoder {
     /// Builds the encoder from its three files: `config.json`, `tokenizer.json` and `model.safetensors`
     /// (f16 or f32; computed in f32).
-    pub fn from_parts(config: &[u8], tokenizer: &[u8], weights: Vec<u8>) -> Result<Self> {
+    pub fn from_parts(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> Result<Self> {
         let config: Config =
             serde_json::from_slice(config).map_err(|e| invalid("config.json", e))?;
         if config.hidden_size != DIM {
@@ -64,7 +64,7 @@ impl Encoder {
             }))
             .map_err(|e| invalid("tokenizer.json", e))?;
         let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &device)
             .map_err(|e| invalid("model.safetensors", e))?;
         let model = BertModel::load(vb, &config).map_err(|e| invalid("model.safetensors", e))?;
         Ok(Self {
@@ -88,25 +88,22 @@ impl Encoder {
     /// zeros and is returned.
     pub fn embed_into(&self, text: &str, out: &mut Vec<f32>) -> Result<()> {
         out.clear();
-        let cached = || self.cache.lock().ok().and_then(|c| c.get(text).cloned());
-        if let Some(v) = (self.cache_capacity > 0).then(cached).flatten() {
-            out.extend(v);
-            return Ok(());
+        if self.cache_capacity > 0 {
+            if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(text).cloned()) {
+                out.extend(v);
+                return Ok(());
+            }
         }
         match self.embed_inner(text) {
             Ok(v) => {
                 out.extend_from_slice(&v);
-                if let Ok(mut cache) = self.cache.lock().map_err(drop).and_then(|c| {
-                    if self.cache_capacity > 0 {
-                        Ok(c)
-                    } else {
-                        Err(())
+                if self.cache_capacity > 0 {
+                    if let Ok(mut cache) = self.cache.lock() {
+                        if cache.len() >= self.cache_capacity {
+                            cache.clear();
+                        }
+                        cache.insert(text.to_string(), v);
                     }
-                }) {
-                    if cache.len() >= self.cache_capacity {
-                        cache.clear();
-                    }
-                    cache.insert(text.to_string(), v);
                 }
                 Ok(())
             }

@@ -1,4 +1,4 @@
-//! Embeds the shipped models (`models/*.rplm`, `models/cx*.rpcx` and the sentence encoder in `models/minilm/`
+//! Embeds the shipped models (`models/*.rplm`, `models/cx*.rpcx` and the distilled sentence encoder in `models/minilm/`
 //! at the workspace root) when they
 //! exist, so the `rapport` binary works from any directory. Without them (bootstrapping a first training
 //! run) the crate still builds and `builtin` reports that no built-in model is available.
@@ -16,9 +16,8 @@ fn main() {
         "intent.rplm",
         "cx.rpcx",
         "cx-accurate.rpcx",
-        "minilm/config.json",
         "minilm/tokenizer.json",
-        "minilm/model.safetensors",
+        "minilm/static.safetensors",
     ] {
         println!("cargo::rerun-if-changed={}", models.join(name).display());
     }
@@ -28,7 +27,7 @@ fn main() {
     if models.join("cx.rpcx").exists() {
         println!("cargo::rustc-cfg=rapport_builtin_cx");
     }
-    let encoder = ["config.json", "tokenizer.json", "model.safetensors"]
+    let encoder = ["tokenizer.json", "static.safetensors"]
         .iter()
         .all(|name| models.join("minilm").join(name).exists());
     if encoder {

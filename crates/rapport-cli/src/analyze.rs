@@ -9,7 +9,7 @@ use rapport_signals::intent::IntentModel;
 use rapport_signals::model::Model;
 use rapport_signals::{builtin, Analyzer};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -68,13 +68,26 @@ pub fn load_cx(path: Option<&Path>, tier: Tier) -> Result<Option<CxModel>> {
 
 /// The sentence encoder of the accurate tier (`None` for the fast tier); an error when this build has
 /// none.
+/// `RAPPORT_ENCODER` names a token table to read instead of the built-in one (with `tokenizer.json`
+/// beside it), e.g. one just written by `rapport train encoder`, before it is built in.
 pub fn load_encoder(tier: Tier) -> Result<Option<Arc<Encoder>>> {
     match tier {
         Tier::Fast => Ok(None),
+        Tier::Accurate if std::env::var_os("RAPPORT_ENCODER").is_some() => {
+            let table = PathBuf::from(std::env::var_os("RAPPORT_ENCODER").unwrap_or_default());
+            let tokenizer = table.with_file_name("tokenizer.json");
+            let read = |path: &Path| {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            };
+            Ok(Some(Arc::new(Encoder::from_static(
+                &read(&tokenizer)?,
+                &read(&table)?,
+            )?)))
+        }
         Tier::Accurate => match builtin::encoder()? {
             Some(encoder) => Ok(Some(Arc::new(encoder))),
             None => bail!(
-                "this build has no sentence encoder (models/minilm/): use --tier fast, or restore models/minilm and rebuild"
+                "this build has no sentence encoder (models/minilm/static.safetensors): use --tier fast, or run `rapport train encoder` and rebuild"
             ),
         },
     }

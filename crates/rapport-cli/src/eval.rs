@@ -117,7 +117,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 }
                 Some(folds) => {
                     let base = crate::analyze::load_base_analyzer(&models, crate::Tier::Fast)?;
-                    // Every fold shares the base's encoder (and its cache of sentence vectors).
+                    // Every fold shares the base's encoder.
                     let make = |model| -> Result<Analyzer> {
                         Ok(Analyzer::new(
                             crate::analyze::load_emotions(models.emotions_model.as_deref())?,

@@ -87,9 +87,10 @@ struct ModelPaths {
     /// CX model file (default: the built-in model of the tier).
     #[arg(long, value_name = "PATH", env = "RAPPORT_CX_MODEL")]
     cx_model: Option<PathBuf>,
-    /// Which reading: `fast` (n-grams, cues and the emotion model: thousands of messages a second) or
-    /// `accurate` (adds the all-MiniLM-L6-v2 sentence encoder: about 10 ms a message). Default: fast for
-    /// single messages and batch files, accurate for a conversation.
+    /// Which reading: `fast` (n-grams, cues and the emotion model) or `accurate` (adds sentence vectors
+    /// from a token table distilled from all-MiniLM-L6-v2: reads paraphrases, about 3x the fast tier's
+    /// cost). Default: fast for single messages and batch files, accurate for a conversation.
+    /// `RAPPORT_ENCODER=PATH` reads a token table from a file instead of the built-in one.
     #[arg(long, value_enum, env = "RAPPORT_TIER")]
     tier: Option<Tier>,
 }

@@ -46,6 +46,29 @@ pub enum Command {
         #[command(flatten)]
         hyper: crate::cx::CxHyper,
     },
+    /// Distil the accurate tier's sentence encoder: a static token table fitted to follow the
+    /// transformer (all-MiniLM-L6-v2) on a corpus of plain messages (no labels); see
+    /// scripts/encoder-corpus.py for the corpus the shipped table was fitted on.
+    Encoder {
+        /// Directory with the transformer: config.json, tokenizer.json, model.safetensors.
+        #[arg(long, value_name = "DIR", default_value = "models/minilm")]
+        teacher: PathBuf,
+        /// Plain-text corpus, one message per line; several files are pooled.
+        #[arg(long = "corpus", value_name = "FILE.txt", required = true)]
+        corpus: Vec<PathBuf>,
+        /// Where to write the token table (safetensors, f16).
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// Passes over the corpus.
+        #[arg(long, default_value_t = rapport_signals::encoder::DistillConfig::default().epochs)]
+        epochs: usize,
+        /// SGD step size.
+        #[arg(long, default_value_t = rapport_signals::encoder::DistillConfig::default().rate)]
+        rate: f32,
+        /// Pull of each token vector back to its vector read alone.
+        #[arg(long, default_value_t = rapport_signals::encoder::DistillConfig::default().l2)]
+        l2: f32,
+    },
     /// Train the intent model on a Bitext customer-support CSV (`instruction`, `intent` columns).
     Intent {
         /// Training file (Bitext CSV).
@@ -164,6 +187,70 @@ pub fn fits_bar(total: u64, what: &str) -> ProgressBar {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Encoder {
+            teacher,
+            corpus,
+            out,
+            epochs,
+            rate,
+            l2,
+        } => {
+            let teacher = rapport_signals::builtin::teacher(&teacher)?;
+            let mut texts = Vec::new();
+            for file in &corpus {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                texts.extend(text.lines().map(str::to_string));
+            }
+            if texts.iter().all(|t| t.trim().is_empty()) {
+                bail!("the corpus has no messages (one message per line)");
+            }
+            let config = rapport_signals::encoder::DistillConfig {
+                epochs,
+                rate,
+                l2,
+                ..Default::default()
+            };
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let distilled = rapport_signals::encoder::distill(
+                &teacher,
+                &texts,
+                &config,
+                &|stage, done, total| {
+                    bar.set_message(format!("distilling: {stage}"));
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                },
+            )?;
+            bar.finish_and_clear();
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            rapport_signals::encoder::save_static_table(&distilled.table, &out)?;
+            eprintln!(
+                "wrote {}: held-out cosine to the teacher {:.3} (tokens read alone: {:.3}) on {} messages",
+                out.display(),
+                distilled.heldout_cosine_after,
+                distilled.heldout_cosine_before,
+                distilled.heldout
+            );
+            println!(
+                "{}",
+                serde_json::json!({
+                    "heldout_cosine": distilled.heldout_cosine_after,
+                    "heldout_cosine_tokens_alone": distilled.heldout_cosine_before,
+                    "heldout_messages": distilled.heldout,
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cx {
             data,
             out,

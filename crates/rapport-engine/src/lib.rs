@@ -163,12 +163,6 @@ impl Engine {
         self.state_with(self.reader(), id, conversation)
     }
 
-    /// [`Self::state`] read with the fast tier: for request paths that must answer in milliseconds
-    /// whatever the conversation's length (the accurate tier encodes every customer turn not yet cached).
-    pub fn state_fast(&self, id: &str, conversation: &Conversation) -> Result<State> {
-        self.state_with(&self.analyzer, id, conversation)
-    }
-
     fn state_with(
         &self,
         reader: &Analyzer,

@@ -142,6 +142,31 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             "the customer asked for a human".into(),
         );
     }
+    let earlier = &customer[..customer.len() - 1];
+    if pushback(last)
+        && policy.escalation.on_human_request
+        && earlier.iter().any(|(_, a)| present(a, "human_request"))
+    {
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            "the customer asked for a person earlier and is still pushing back: put them through now"
+                .into(),
+        );
+    }
+    if pushback(last)
+        && earlier.last().is_some_and(|(_, a)| pushback(a))
+        && customer
+            .iter()
+            .any(|(_, a)| a.vulnerability.present().next().is_some())
+    {
+        add(
+            &mut moves,
+            MoveKind::Handoff,
+            "a vulnerable customer has rejected two replies in a row: a person should take over"
+                .into(),
+        );
+    }
     let high = policy.thresholds.high_distress;
     let needed = policy.escalation.distress_turns;
     let high_run = customer

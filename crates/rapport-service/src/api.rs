@@ -666,12 +666,10 @@ pub async fn get_conversation(
         None
     } else {
         Some(
-            // The fast tier: this answers a person opening the conversation, at any length; the
-            // refresher's derived state (priority, handoff, the dashboard's queue) reads with the
-            // accurate tier off the request path.
+            // The same reading as the refresher's derived state (priority, handoff, the queue).
             state
                 .engine
-                .state_fast(&row.id, &conversation)
+                .state(&row.id, &conversation)
                 .map_err(|e| ApiError::Invalid(e.to_string()))?,
         )
     };

@@ -45,8 +45,8 @@ fn analysis(c: &mut Criterion) {
     });
     group.finish();
 
-    // The accurate tier: the same messages through the sentence encoder (cache off, so every iteration
-    // encodes) and the CX model that reads it.
+    // The accurate tier: the same messages through the sentence encoder (the distilled token table)
+    // and the CX model that reads it.
     if let (Some(encoder), Some(cx)) = (
         rapport_signals::builtin::encoder().expect("encoder loads"),
         rapport_signals::builtin::cx_accurate_model().expect("accurate model loads"),
@@ -54,7 +54,7 @@ fn analysis(c: &mut Criterion) {
         let accurate = Analyzer::builtin()
             .expect("built-in models")
             .with_cx(Some(cx))
-            .with_encoder(Some(std::sync::Arc::new(encoder.with_cache(0))));
+            .with_encoder(Some(std::sync::Arc::new(encoder)));
         let mut times: Vec<f64> = messages
             .iter()
             .map(|m| {

@@ -492,11 +492,14 @@ impl Analyzer {
                 derive_distress(&mut targets);
                 let sentiment = cx_sentiment(&scratch.cx_probabilities, &targets);
                 if let Some(reading) = reading.as_mut() {
-                    let says_solved = scratch.cx_input.dense[cx::SAYS_RESOLVED_INPUT] > 0.0;
+                    let says = Says {
+                        solved: scratch.cx_input.dense[cx::SAYS_RESOLVED_INPUT] > 0.0,
+                        after_pending: scratch.cx_input.dense[cx::REPLY_PENDING_INPUT] > 0.0,
+                    };
                     read_turn(
                         model,
                         &scratch.cx_probabilities,
-                        says_solved,
+                        says,
                         text,
                         context,
                         &mut scratch.buckets,
@@ -546,10 +549,19 @@ impl Analyzer {
 }
 
 /// Pushback and problem state of a customer turn, from the CX model's conversation heads.
+/// What a turn says about its problem, read from the CX model's inputs.
+#[derive(Debug, Clone, Copy)]
+struct Says {
+    /// The customer says it is solved ("it works now"), not in a negation.
+    solved: bool,
+    /// The reply answered leaves something still to happen (a claim, a call back, a decision).
+    after_pending: bool,
+}
+
 fn read_turn(
     model: &CxModel,
     probabilities: &[f32],
-    says_solved: bool,
+    says: Says,
     text: &str,
     context: &Context<'_>,
     buckets: &mut Vec<u32>,
@@ -567,8 +579,11 @@ fn read_turn(
     let resolved = model.calibrated(cx::RESOLVED_HEAD, probabilities[cx::RESOLVED_HEAD]);
     let none = model.calibrated(cx::NO_PROBLEM_HEAD, probabilities[cx::NO_PROBLEM_HEAD]);
     // "ok did that and it works now": the customer's own words settle it unless they push back.
-    let says_solved = says_solved && !reading.pushback.present();
-    reading.problem = if says_solved || (resolved >= PRESENT && resolved >= none) {
+    let says_solved = says.solved && !reading.pushback.present();
+    // "perfect, thank you" to "the claims team will contact you within 5 working days" is thanks for
+    // a step, not a solved problem: the outcome is still to come.
+    let model_solved = resolved >= PRESENT && resolved >= none && !says.after_pending;
+    reading.problem = if says_solved || model_solved {
         "resolved"
     } else if none >= PRESENT {
         "none"

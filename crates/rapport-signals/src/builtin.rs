@@ -44,26 +44,39 @@ pub fn cx_model() -> Result<Option<crate::cx::CxModel>> {
 }
 
 #[cfg(rapport_builtin_encoder)]
-const ENCODER: Option<[&[u8]; 3]> = Some([
-    include_bytes!("../../../models/minilm/config.json"),
+const ENCODER: Option<[&[u8]; 2]> = Some([
     include_bytes!("../../../models/minilm/tokenizer.json"),
-    include_bytes!("../../../models/minilm/model.safetensors"),
+    include_bytes!("../../../models/minilm/static.safetensors"),
 ]);
 #[cfg(not(rapport_builtin_encoder))]
-const ENCODER: Option<[&[u8]; 3]> = None;
+const ENCODER: Option<[&[u8]; 2]> = None;
 
 #[cfg(rapport_builtin_cx_accurate)]
 const CX_ACCURATE: Option<&[u8]> = Some(include_bytes!("../../../models/cx-accurate.rpcx"));
 #[cfg(not(rapport_builtin_cx_accurate))]
 const CX_ACCURATE: Option<&[u8]> = None;
 
-/// The built-in sentence encoder of the accurate tier, or `None` in a build without `models/minilm/`.
+/// The built-in sentence encoder of the accurate tier (the token table distilled from all-MiniLM-L6-v2,
+/// `models/minilm/static.safetensors`), or `None` in a build without it.
 pub fn encoder() -> Result<Option<crate::encoder::Encoder>> {
     ENCODER
-        .map(|[config, tokenizer, weights]| {
-            crate::encoder::Encoder::from_parts(config, tokenizer, weights)
-        })
+        .map(|[tokenizer, table]| crate::encoder::Encoder::from_static(tokenizer, table))
         .transpose()
+}
+
+/// The transformer the token table is distilled from, read from a directory holding `config.json`,
+/// `tokenizer.json` and `model.safetensors` (`models/minilm/`). Not built in: only distillation needs it.
+pub fn teacher(dir: &std::path::Path) -> Result<crate::encoder::Encoder> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).map_err(|e| {
+            crate::Error::InvalidModel(format!("reading {}: {e}", dir.join(name).display()))
+        })
+    };
+    crate::encoder::Encoder::from_parts(
+        &read("config.json")?,
+        &read("tokenizer.json")?,
+        &read("model.safetensors")?,
+    )
 }
 
 /// The built-in CX model of the accurate tier (it reads the encoder's sentence vector too), or `None`.

@@ -53,7 +53,7 @@ pub fn head_names() -> Vec<String> {
 }
 
 /// Dense inputs after the cue scores and the emotions: style, context and the previous reply.
-const STYLE_AND_CONTEXT: [&str; 21] = [
+const STYLE_AND_CONTEXT: [&str; 25] = [
     "emotion.positive",
     "emotion.negative",
     "shouting",
@@ -75,13 +75,21 @@ const STYLE_AND_CONTEXT: [&str; 21] = [
     "cue.negative",
     "says.resolved",
     "says.waiting",
+    "says.closing",
+    "reply.pending",
+    "closing_after_pending",
+    "closing_after_done",
 ];
 
 /// Number of [`dense_names`].
 const DENSE_NAMES_LEN: usize = TARGETS + crate::emotions::LABELS.len() + STYLE_AND_CONTEXT.len();
 
 /// Index of the `says.resolved` dense input: the message says its problem is solved, not in a negation.
-pub const SAYS_RESOLVED_INPUT: usize = DENSE_NAMES_LEN - 2;
+pub const SAYS_RESOLVED_INPUT: usize = DENSE_NAMES_LEN - 6;
+
+/// Index of the `reply.pending` dense input: the reply answered leaves something still to happen ("our
+/// claims team will contact you within 5 working days").
+pub const REPLY_PENDING_INPUT: usize = DENSE_NAMES_LEN - 3;
 
 /// Names of the dense inputs, in order (part of the model file: a model lists the inputs it was trained
 /// with and refuses to load when they differ). The accurate tier appends the sentence vector.
@@ -184,7 +192,7 @@ const REASSURES: [&str; 10] = [
     "in good hands",
 ];
 /// The customer says the problem is gone.
-const RESOLVED: [&str; 22] = [
+const RESOLVED: [&str; 26] = [
     "works now",
     "working now",
     "it worked",
@@ -207,6 +215,10 @@ const RESOLVED: [&str; 22] = [
     "problem solved",
     "resolved now",
     "back to normal",
+    "landed in my account",
+    "came today",
+    "reset done",
+    "got the confirmation",
 ];
 /// Whether a lowercased message says its problem is solved ("it works now"), and not in a negation ("it's
 /// not working now", "still hasn't arrived").
@@ -220,6 +232,51 @@ fn says_resolved(lower: &str) -> bool {
         })
     })
 }
+
+/// The customer closes the exchange: thanks, acknowledgement, approval.
+const CLOSING: [&str; 20] = [
+    "thank",
+    "thx",
+    "cheers",
+    "perfect",
+    "great",
+    "brilliant",
+    "amazing",
+    "awesome",
+    "legend",
+    "got it",
+    "gotcha",
+    "makes sense",
+    "fair enough",
+    "sounds good",
+    "that's clear",
+    "really clear",
+    "relief",
+    "appreciate",
+    "\u{1f44d}",
+    "\u{1f64f}",
+];
+/// The previous reply leaves something still to happen that the customer must wait for.
+const PENDING: [&str; 18] = [
+    "within",
+    "working days",
+    "business days",
+    "will contact",
+    "will call",
+    "will be in touch",
+    "we'll be in touch",
+    "get back to you",
+    "reply by email",
+    "will email",
+    "email you",
+    "once you",
+    "once the",
+    "decision",
+    "claims team",
+    "claims handler",
+    "give me a moment",
+    "i'll check",
+];
 
 /// The customer will wait for something still to happen.
 const WAITING: [&str; 14] = [
@@ -359,6 +416,14 @@ pub fn dense_input(
     scratch.lower.make_ascii_lowercase();
     let says_resolved = f32::from(says_resolved(&scratch.lower));
     let says_waiting = f32::from(WAITING.iter().any(|p| scratch.lower.contains(p)));
+    let closing = f32::from(
+        (CLOSING.iter().any(|p| scratch.lower.contains(p))
+            || scratch
+                .lower
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == "ty" || w == "ta"))
+            && !scratch.lower.contains('?'),
+    );
     out.extend_from_slice(cue_scores);
     out.extend_from_slice(emotions);
     let (upper, letters) = rapport_text::uppercase_ratio(text);
@@ -404,9 +469,10 @@ pub fn dense_input(
             f32::from(has(&APOLOGISES)),
             f32::from(r.contains("http")),
             f32::from(has(&DM)),
+            f32::from(has(&PENDING)),
         ]
     });
-    let [reassures, asks, apologises, links, dm] = reply.unwrap_or([0.0; 5]);
+    let [reassures, asks, apologises, links, dm, pending] = reply.unwrap_or([0.0; 6]);
     out.extend([
         reassures,
         asks,
@@ -419,6 +485,10 @@ pub fn dense_input(
         negative,
         says_resolved,
         says_waiting,
+        closing,
+        pending,
+        closing * pending,
+        closing * f32::from(reply.is_some()) * (1.0 - pending),
     ]);
 }
 
@@ -867,6 +937,7 @@ mod tests {
         assert_eq!(out.len(), dense_names().len());
         let at = |name: &str| out[dense_names().iter().position(|n| n == name).unwrap_or(0)];
         assert_eq!(dense_names()[SAYS_RESOLVED_INPUT], "says.resolved");
+        assert_eq!(dense_names()[REPLY_PENDING_INPUT], "reply.pending");
         assert_eq!(at("reply.reassures"), 1.0);
         assert_eq!(at("reply.asks"), 1.0);
         assert_eq!(at("reply.dm"), 1.0);

@@ -281,14 +281,14 @@ fn accurate_tier_cross_validated_on_the_shared_sets() {
     let Some(report) = cross_validated("accurate") else {
         return;
     };
-    at_least(&report, "signals_micro_f1", 0.58);
-    at_least(&report, "sentiment_rho", 0.69);
+    at_least(&report, "signals_micro_f1", 0.575);
+    at_least(&report, "sentiment_rho", 0.68);
     // The real tweets on their own too.
     let gold = &report["by_source"]["cx_gold/conversations.jsonl"];
-    at_least(gold, "signals_micro_f1", 0.59);
-    at_least(gold, "sentiment_rho", 0.60);
+    at_least(gold, "signals_micro_f1", 0.565);
+    at_least(gold, "sentiment_rho", 0.585);
     let expect = &report["expect"];
-    at_least(expect, "accuracy", 0.79);
+    at_least(expect, "accuracy", 0.85);
 }
 
 /// Trains a CX model of `tier` on `data` twice into `dir`, checks the two files are byte-identical

@@ -20,7 +20,7 @@ pub mod strategy;
 pub mod trajectory;
 
 use memory::{Memory, MemoryExtractor};
-use rapport_privacy::{Detector, Operator, Vault};
+use rapport_privacy::{Detector, Entity, EntityKind, Operator, Vault};
 use rapport_signals::analysis::Speaker;
 use rapport_signals::{Analysis, Analyzer};
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,32 @@ impl State {
             .find(|t| t.role == Role::Customer)
             .map_or("", |t| t.text.as_str())
     }
+}
+
+/// `entities` of `text` plus every occurrence of a `known` value they do not cover, sorted.
+fn with_known(
+    text: &str,
+    mut entities: Vec<Entity>,
+    known: &[(EntityKind, String)],
+) -> Vec<Entity> {
+    let before = entities.len();
+    for (kind, value) in known {
+        for (start, _) in text.match_indices(value.as_str()) {
+            let end = start + value.len();
+            if !entities.iter().any(|e| e.start < end && start < e.end) {
+                entities.push(Entity {
+                    kind: *kind,
+                    start,
+                    end,
+                    confidence: 1.0,
+                });
+            }
+        }
+    }
+    if entities.len() > before {
+        entities.sort_by_key(|e| (e.start, e.end));
+    }
+    entities
 }
 
 /// The turns as the analysis reads them: the customer's, and the company's (agent, bot or system).
@@ -178,14 +204,15 @@ impl Engine {
         }
         let mut analyses = reader.analyze_conversation(&speakers(turns));
         let mut vault = Vault::new(id);
-        let memory = self.memory.extract(turns, &self.detector, &mut vault);
+        let (entities, known) = self.personal_data(turns);
+        let memory = self.memory.extract(turns, &entities, &mut vault);
         // A need quotes the customer's words: it holds pseudonyms, like every text the state keeps.
         for reading in analyses
             .iter_mut()
             .flatten()
             .filter_map(|a| a.reading.as_mut())
         {
-            let entities = self.detector.detect(&reading.need);
+            let entities = with_known(&reading.need, self.detector.detect(&reading.need), &known);
             if !entities.is_empty() {
                 reading.need = rapport_privacy::apply(
                     &reading.need,
@@ -199,11 +226,11 @@ impl Engine {
         }
         let pseudonymised: Vec<Turn> = turns
             .iter()
-            .map(|t| {
-                let entities = self.detector.detect(&t.text);
+            .zip(&entities)
+            .map(|(t, entities)| {
                 let text = rapport_privacy::apply(
                     &t.text,
-                    &entities,
+                    entities,
                     Operator::Pseudonymize,
                     None,
                     Some(&mut vault),
@@ -221,6 +248,33 @@ impl Engine {
             trajectory,
             vault,
         })
+    }
+
+    /// The personal data in each turn: what the detector finds there, plus every other occurrence of a
+    /// value it found in any turn of the conversation ("Ticket 4111111111111111" is not recognised as a
+    /// card on its own, but it is the card number the customer gave two turns before). Also returns
+    /// those values, for other texts quoting the conversation.
+    fn personal_data(&self, turns: &[Turn]) -> (Vec<Vec<Entity>>, Vec<(EntityKind, String)>) {
+        let detected: Vec<Vec<Entity>> = turns
+            .iter()
+            .map(|t| self.detector.detect(&t.text))
+            .collect();
+        let mut known: Vec<(EntityKind, String)> = Vec::new();
+        for (turn, entities) in turns.iter().zip(&detected) {
+            for e in entities {
+                let value = &turn.text[e.start..e.end];
+                // Very short values ("Jo") would match inside other words.
+                if value.chars().count() >= 4 && !known.iter().any(|(_, v)| v == value) {
+                    known.push((e.kind, value.to_string()));
+                }
+            }
+        }
+        let found = turns
+            .iter()
+            .zip(detected)
+            .map(|(turn, entities)| with_known(&turn.text, entities, &known))
+            .collect();
+        (found, known)
     }
 
     /// The customer repeating a complaint, the agent or bot asking the same question again, and a second

@@ -3,7 +3,7 @@
 
 use crate::Turn;
 use rapport_audit::Role;
-use rapport_privacy::{Detector, EntityKind, Vault};
+use rapport_privacy::{Entity, EntityKind, Vault};
 use regex::Regex;
 use serde::Serialize;
 
@@ -105,16 +105,17 @@ impl MemoryExtractor {
     }
 
     /// Builds the memory of `turns`; personal data goes into `vault` and is remembered as its pseudonym.
-    pub fn extract(&self, turns: &[Turn], detector: &Detector, vault: &mut Vault) -> Memory {
+    /// `entities[i]` are the personal data found in `turns[i]` (see `Engine::state`); every value memory
+    /// keeps carries their pseudonyms from `vault`.
+    pub fn extract(&self, turns: &[Turn], entities: &[Vec<Entity>], vault: &mut Vault) -> Memory {
         let mut memory = Memory::default();
         for (index, turn) in turns.iter().enumerate() {
+            let found = entities.get(index).map_or(&[][..], Vec::as_slice);
             match turn.role {
-                Role::Customer => {
-                    self.customer_turn(index, &turn.text, detector, vault, &mut memory)
-                }
+                Role::Customer => self.customer_turn(index, &turn.text, found, vault, &mut memory),
                 Role::Agent | Role::Bot => {
                     for m in self.promise.find_iter(&turn.text) {
-                        let text = pseudonymised(m.as_str(), detector, vault);
+                        let text = fact_value(&turn.text, m.range(), found, vault);
                         push_statement(&mut memory.promised, &text, index);
                     }
                     // Any agent or bot turn after a question counts as the answer to it.
@@ -130,11 +131,14 @@ impl MemoryExtractor {
         &self,
         index: usize,
         text: &str,
-        detector: &Detector,
+        entities: &[Entity],
         vault: &mut Vault,
         memory: &mut Memory,
     ) {
-        let mut add = |kind: FactKind, value: &str| {
+        // Memory never holds raw personal data: every value is read with the entities of the whole turn
+        // (a card number, an IBAN or a birth date is only recognised in its context) and keeps the
+        // conversation's pseudonyms, as the transcript does.
+        let mut add = |kind: FactKind, value: String| {
             let value = value.trim().to_string();
             if !memory
                 .facts
@@ -155,17 +159,20 @@ impl MemoryExtractor {
         ] {
             for caps in regex.captures_iter(text) {
                 if let Some(id) = caps.get(1) {
-                    add(kind, id.as_str());
+                    add(kind, fact_value(text, id.range(), entities, vault));
                 }
             }
         }
         for m in self.amount.find_iter(text) {
-            add(FactKind::Amount, m.as_str());
+            add(
+                FactKind::Amount,
+                fact_value(text, m.range(), entities, vault),
+            );
         }
         for m in self.date.find_iter(text) {
-            add(FactKind::Date, m.as_str());
+            add(FactKind::Date, fact_value(text, m.range(), entities, vault));
         }
-        for entity in detector.detect(text) {
+        for entity in entities {
             let kind = match entity.kind {
                 EntityKind::Person => FactKind::Name,
                 EntityKind::Email
@@ -175,32 +182,56 @@ impl MemoryExtractor {
                 _ => continue,
             };
             let token = vault.token_for(entity.kind, &text[entity.start..entity.end]);
-            add(kind, &token);
+            add(kind, token);
         }
         for m in self.tried.find_iter(text) {
-            let statement = pseudonymised(m.as_str(), detector, vault);
+            let statement = fact_value(text, m.range(), entities, vault);
             push_statement(&mut memory.tried, &statement, index);
         }
+        let mut at = 0;
         for sentence in text.split_inclusive(['.', '!', '?', '\n']) {
             if sentence.trim_end().ends_with('?') {
-                let statement = pseudonymised(sentence, detector, vault);
+                let statement = fact_value(text, at..at + sentence.len(), entities, vault);
                 push_statement(&mut memory.open_questions, &statement, index);
             }
+            at += sentence.len();
         }
     }
 }
 
-/// Memory never holds raw personal data: statements keep pseudonyms from the conversation's vault.
-fn pseudonymised(text: &str, detector: &Detector, vault: &mut Vault) -> String {
-    let entities = detector.detect(text);
-    rapport_privacy::apply(
-        text,
-        &entities,
-        rapport_privacy::Operator::Pseudonymize,
-        None,
-        Some(vault),
-    )
-    .unwrap_or_else(|_| text.to_string())
+/// The fact found at `span` of `text`, with every detected entity it overlaps replaced by its pseudonym
+/// (the span widened to cover those entities whole).
+fn fact_value(
+    text: &str,
+    span: std::ops::Range<usize>,
+    entities: &[Entity],
+    vault: &mut Vault,
+) -> String {
+    let mut overlapping: Vec<&Entity> = entities
+        .iter()
+        .filter(|e| e.start < span.end && span.start < e.end)
+        .collect();
+    if overlapping.is_empty() {
+        return text[span].to_string();
+    }
+    overlapping.sort_by_key(|e| e.start);
+    let start = overlapping
+        .iter()
+        .map(|e| e.start)
+        .fold(span.start, usize::min);
+    let end = overlapping.iter().map(|e| e.end).fold(span.end, usize::max);
+    let mut out = String::new();
+    let mut at = start;
+    for e in overlapping {
+        if e.start < at {
+            continue;
+        }
+        out.push_str(&text[at..e.start]);
+        out.push_str(&vault.token_for(e.kind, &text[e.start..e.end]));
+        at = e.end;
+    }
+    out.push_str(&text[at..end]);
+    out
 }
 
 fn push_statement(list: &mut Vec<Statement>, text: &str, turn: usize) {

@@ -14,6 +14,10 @@
 //! - `clarity = 1` up to readability grade 8, falling linearly to 0 at grade 14,
 //! - penalties: hollow sympathy 30, each dismissive phrase 15, each repeated sentence 10 (at most 20),
 //!   over-apology 10, each PII leak 30, each policy violation 10.
+//!
+//! When the customer's message shows a risk of self-harm, safety comes before everything else: a reply
+//! that checks the customer is safe and gives crisis resources scores at least 85 (whatever else it
+//! does), one that does only one of the two at most 60, and one that does neither at most 20.
 
 mod mechanisms;
 mod readability;
@@ -124,7 +128,19 @@ pub struct Audit {
     pub readability: Readability,
     pub pii_leak: Vec<Leak>,
     pub policy_violations: Vec<String>,
+    /// Present when the customer's message shows a risk of self-harm: what the reply does about it
+    /// decides the score (see the crate docs).
+    pub safety: Option<Safety>,
     pub suggestions: Vec<String>,
+}
+
+/// A reply to a customer at risk of self-harm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Safety {
+    /// It asks whether the customer is safe ("Are you safe right now?").
+    pub checks_safety: bool,
+    /// It gives crisis resources (an emergency number, a helpline, Samaritans, a person to talk to).
+    pub gives_resources: bool,
 }
 
 /// The auditor: compiled patterns and a PII detector; build once and share.
@@ -132,6 +148,9 @@ pub struct Audit {
 pub struct Auditor {
     mechanisms: Mechanisms,
     pii: rapport_privacy::Detector,
+    risk: regex::Regex,
+    checks_safety: regex::Regex,
+    resources: regex::Regex,
 }
 
 impl Default for Auditor {
@@ -142,9 +161,19 @@ impl Default for Auditor {
 
 impl Auditor {
     pub fn new() -> Self {
+        let pattern = |p: &str| regex::Regex::new(p).expect("the safety patterns compile");
         Self {
             mechanisms: Mechanisms::new(),
             pii: rapport_privacy::Detector::new(),
+            risk: pattern(
+                r"(?i)\b(kill(ing)? myself|end(ing)? (it all|my life)|suicid\w*|self[- ]harm|hurt(ing)? myself|(don'?t|do not|can'?t)( really| even)? see (the|any) point (of|in) (being here|living|going on|anything|it all)|better off without me|no reason to live|(don'?t|do not) want to (be here|live|wake up)|not be here anymore|can'?t go on)",
+            ),
+            checks_safety: pattern(
+                r"(?i)\b(are you safe|you('re| are) safe|keep(ing)? yourself safe|are you (ok|okay|alright) right now|in (immediate )?danger)",
+            ),
+            resources: pattern(
+                r"(?i)(samaritans|\b(999|911|988|112|116 ?123)\b|crisis (line|team|text)|helpline|lifeline|emergency services|\bA&E\b|talk to someone (now|tonight|today)|someone to talk to)",
+            ),
         }
     }
 
@@ -214,6 +243,17 @@ impl Auditor {
         }
         score -= 30.0 * pii_leak.len() as f32;
         score -= 10.0 * policy_violations.len() as f32;
+        let safety = self.risk.is_match(customer).then(|| Safety {
+            checks_safety: self.checks_safety.is_match(reply),
+            gives_resources: self.resources.is_match(reply),
+        });
+        if let Some(safety) = safety {
+            score = match (safety.checks_safety, safety.gives_resources) {
+                (true, true) => score.max(85.0),
+                (false, false) => score.min(20.0),
+                _ => score.min(60.0),
+            };
+        }
 
         let mut audit = Audit {
             score: score.clamp(0.0, 100.0).round() as u8,
@@ -231,6 +271,7 @@ impl Auditor {
             },
             pii_leak,
             policy_violations,
+            safety,
             suggestions: Vec::new(),
         };
         audit.suggestions = suggestions(&audit, m.problem_is_open(customer));
@@ -244,7 +285,9 @@ impl Auditor {
         reply: &str,
         company: &[String],
     ) -> Vec<Leak> {
-        let given: Vec<&str> = std::iter::once(customer)
+        // What the customer said in this conversation (their own name, in any case) and what the
+        // company wrote are theirs to see again.
+        let given: Vec<String> = std::iter::once(customer)
             .chain(
                 history
                     .iter()
@@ -252,25 +295,105 @@ impl Auditor {
                     .map(|t| t.text.as_str()),
             )
             .chain(company.iter().map(String::as_str))
+            .map(str::to_lowercase)
             .collect();
         self.pii
             .detect(reply)
             .into_iter()
             .filter(|e| {
-                let value = &reply[e.start..e.end];
-                // The agent introducing themselves is not a leak.
-                let before = reply[..e.start].to_ascii_lowercase();
-                let introduction = e.kind == rapport_privacy::EntityKind::Person
-                    && ["i'm ", "i am ", "my name is ", "this is "]
-                        .iter()
-                        .any(|p| before.ends_with(p));
-                !introduction && !given.iter().any(|g| g.contains(value))
+                let value = reply[e.start..e.end].to_lowercase();
+                !given.iter().any(|g| g.contains(&value)) && !not_personal(reply, e)
             })
             .map(|e| Leak {
                 kind: e.kind.as_str(),
                 span: e.span(),
             })
             .collect()
+    }
+}
+
+/// Words of organisations and services that a name detector can take for people ("Samaritans",
+/// "National Foundation for Credit Counseling", "our Billing team").
+const ORGANISATION_WORDS: [&str; 22] = [
+    "samaritans",
+    "counseling",
+    "counselling",
+    "foundation",
+    "billing",
+    "support",
+    "services",
+    "service",
+    "helpline",
+    "hotline",
+    "lifeline",
+    "team",
+    "trust",
+    "council",
+    "association",
+    "centre",
+    "center",
+    "society",
+    "advice",
+    "citizens",
+    "stepchange",
+    "shelter",
+];
+
+/// Context that shows a phone number belongs to a service, not a person: "Samaritans on 116 123",
+/// "our Billing team is on 0800 ...", "call us on", "the helpline".
+const SERVICE_CONTEXT: [&str; 12] = [
+    "samaritans",
+    "helpline",
+    "hotline",
+    "lifeline",
+    "crisis",
+    "team",
+    "call us",
+    "us on",
+    "our ",
+    "line on",
+    "service",
+    "emergency",
+];
+
+/// Whether a detected entity of `reply` is the agent's or a service's, not somebody's personal data: the
+/// agent introducing or signing themselves, an organisation, a service's or an emergency number.
+fn not_personal(reply: &str, e: &rapport_privacy::Entity) -> bool {
+    use rapport_privacy::EntityKind;
+    let value = reply[e.start..e.end].to_lowercase();
+    let before = reply[..e.start].to_lowercase();
+    let after = &reply[e.end..];
+    match e.kind {
+        EntityKind::Person => {
+            let introduction = ["i'm ", "i am ", "my name is ", "this is "]
+                .iter()
+                .any(|p| before.ends_with(p));
+            // "~Brianna", "^Jo", "- Tom", "Best, Tom" at the very end.
+            let last = after.trim().trim_end_matches(['.', '!']).is_empty();
+            let trimmed = before.trim_end();
+            let signed = last
+                && (trimmed.ends_with(['~', '^', '-', '\u{2013}', '\u{2014}', ',', '\n'])
+                    || before.ends_with('\n')
+                    || trimmed.is_empty());
+            let organisation = value.split_whitespace().any(|w| {
+                ORGANISATION_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
+            }) || after.trim_start().to_lowercase().starts_with("team")
+                || before.ends_with("the ")
+                || before.ends_with("our ");
+            introduction || signed || organisation
+        }
+        EntityKind::Phone => {
+            let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+            let emergency =
+                ["999", "911", "112", "111", "116123", "988"].contains(&digits.as_str());
+            let start = before.floor_char_boundary(before.len().saturating_sub(40));
+            let near = &before[start..];
+            let personal = [" him", " her", " them", " my ", " his", " wife", " husband"]
+                .iter()
+                .any(|p| near.contains(p));
+            emergency || (!personal && SERVICE_CONTEXT.iter().any(|c| near.contains(c)))
+        }
+        _ => false,
     }
 }
 
@@ -434,16 +557,28 @@ fn policy_violations(reply: &str, policy: &Policy) -> Vec<String> {
 
 fn suggestions(a: &Audit, problem_open: bool) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(safety) = a.safety {
+        if !safety.checks_safety {
+            out.push("The customer may be at risk of self-harm: first ask whether they are safe right now.".to_string());
+        }
+        if !safety.gives_resources {
+            out.push("Give crisis resources before anything else: the emergency number and a helpline such as Samaritans (116 123 in the UK).".to_string());
+        }
+    }
+    // A safe reply to a customer at risk is not the place for order numbers and timelines.
+    let safe = a
+        .safety
+        .is_some_and(|s| s.checks_safety && s.gives_resources);
     if a.hollow_sympathy {
         out.push("Pair the sympathy with an action, an answer or a handoff: sympathy alone reads as scripted.".to_string());
     }
-    if a.actionability < 0.5 && problem_open {
+    if a.actionability < 0.5 && problem_open && !safe {
         out.push("Add a concrete next step: what will happen, who does it and by when (e.g. \"I've asked the warehouse to resend it; you'll get tracking by Friday\").".to_string());
     }
     if a.emotional_reaction.level == 0 && a.interpretation.level == 0 && problem_open {
         out.push("Acknowledge the customer's situation in one short, specific sentence before the fix (e.g. \"I'm sorry the refund still hasn't arrived\").".to_string());
     }
-    if a.specificity < 0.34 {
+    if a.specificity < 0.34 && !safe {
         out.push("Use the customer's own details (order number, product, amount, what they already tried) instead of generic words.".to_string());
     }
     for d in &a.dismissive {

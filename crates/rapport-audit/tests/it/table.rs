@@ -173,3 +173,95 @@ fn details_the_customer_gave_are_not_leaks() {
         .expect("audit");
     assert!(audit.pii_leak.is_empty(), "{:?}", audit.pii_leak);
 }
+
+/// What is not a leak: the company's and helplines' contact details, support organisations, the agent's
+/// own name or sign-off, and what the customer said in this conversation (their name in any case). What
+/// is: somebody else's personal data.
+#[test]
+fn leaks_are_somebody_elses_personal_data_only() {
+    let auditor = Auditor::new();
+    let not_leaks: &[(&str, &str)] = &[
+        (
+            "honestly i dont see the point of being here anymore",
+            "I am here with you. Are you safe right now? If you are in danger, call 999, or Samaritans on 116 123, any time, day or night.",
+        ),
+        (
+            "My card was charged twice",
+            "I've refunded the duplicate charge today; it reaches your card in 3-5 working days. If anything else looks wrong, our Billing team is on 0800 123 4567. ~Brianna",
+        ),
+        (
+            "I can't pay my loan this month",
+            "Thank you for telling us. We can pause payments for 60 days, and free advice is available from the National Foundation for Credit Counseling or Credit Counseling services near you. Best, Tom",
+        ),
+        (
+            "hi this is sarah, my parcel never came",
+            "Hi Sarah, I'm sorry it hasn't arrived. I've opened a trace on it and will email you by 5pm today. ^Jo",
+        ),
+    ];
+    for (customer, reply) in not_leaks {
+        let audit = auditor
+            .audit(customer, reply, &[], &Policy::default())
+            .expect("audit");
+        assert!(
+            audit.pii_leak.is_empty(),
+            "{reply}\n  flagged: {:?}",
+            audit
+                .pii_leak
+                .iter()
+                .map(|l| (&reply[l.span.start..l.span.end], l.kind))
+                .collect::<Vec<_>>()
+        );
+    }
+    let leak = auditor
+        .audit(
+            "where is my order?",
+            "Your order went to John Smith at john.smith@example.org, call him on 07700 900123.",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    assert!(leak.pii_leak.len() >= 2, "{:?}", leak.pii_leak);
+}
+
+/// To a customer at risk of self-harm, the reply that checks they are safe and gives resources scores
+/// high and is not told to add order numbers; a reply that ignores the risk scores low whatever else it
+/// does; half of it sits between.
+#[test]
+fn safety_replies_score_as_what_they_are() {
+    let auditor = Auditor::new();
+    let customer = "honestly without it i dont really see the point of being here anymore";
+    let audit = |reply: &str| {
+        auditor
+            .audit(customer, reply, &[], &Policy::default())
+            .expect("audit")
+    };
+    let safe = audit("I am here with you. Are you safe right now? If you are in danger, call 999, or Samaritans on 116 123, any time, day or night.");
+    let refund = audit("I've processed a full refund of £49.99 to your card; it arrives in 3-5 working days. Your order number is 12345.");
+    let half =
+        audit("I'm so sorry you're feeling this way. You can call Samaritans on 116 123 any time.");
+    assert!(safe.score >= 85, "{safe:?}");
+    assert!(safe.pii_leak.is_empty(), "{:?}", safe.pii_leak);
+    assert!(
+        !safe.suggestions.iter().any(|s| s.contains("order number")),
+        "{:?}",
+        safe.suggestions
+    );
+    assert!(refund.score <= 20, "{refund:?}");
+    assert!(
+        refund.suggestions[0].contains("safe"),
+        "{:?}",
+        refund.suggestions
+    );
+    assert!(half.score <= 60 && half.score > refund.score, "{half:?}");
+    // Without a risk, a refund is a fine reply and there is no safety block.
+    let calm = auditor
+        .audit(
+            "where is my refund?",
+            "I've processed a full refund of £49.99 to your card; it arrives in 3-5 working days.",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    assert!(calm.safety.is_none());
+    assert!(calm.score > 20, "{calm:?}");
+}

@@ -1,6 +1,6 @@
 //! `rapport eval`: scores a model on a labelled data set; the last line of stdout is one JSON object.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rapport_eval::{multilabel_f1, round4, IntentRow};
 use rapport_signals::emotions::{self, Grouping};
 use rapport_signals::intent::IntentModel;
@@ -45,6 +45,15 @@ pub enum Command {
     Epitome {
         /// Folder with the three EPITOME csv files.
         dir: PathBuf,
+    },
+    /// Reply audit against annotated ratings of replies (cx_gold / cx_dialogues JSONL: rated agent and bot
+    /// turns, and cx_gold's `alternatives`): Spearman of the audit score with the overall, heard and
+    /// moved ratings, and how often the best written reply outscores the scripted hollow one. The audit
+    /// is not fitted to these files (its formula is in the rapport-audit crate docs).
+    Audit {
+        /// Annotated conversations, JSONL; several files are pooled.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// CX reading on annotated conversations (cx_gold or cx_dialogues JSONL): signals and vulnerabilities
     /// micro-F1 with precision, recall and per-signal figures, sentiment Spearman and 3-way macro-F1,
@@ -243,6 +252,15 @@ pub fn run(command: Command) -> Result<ExitCode> {
             println!("{}", pii_report(&samples, errors));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit { files } => {
+            let mut conversations = Vec::new();
+            for file in &files {
+                conversations.extend(rapport_eval::read_cx(file)?);
+            }
+            let report = audit_report(&rapport_audit::Auditor::new(), &conversations)?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Epitome { dir } => {
             let auditor = rapport_audit::Auditor::new();
             let mut report = serde_json::Map::new();
@@ -423,4 +441,91 @@ pub fn pii_report(samples: &[rapport_eval::PiiSample], print_errors: bool) -> se
         "f2": round4(f2),
         "per_entity": per_entity,
     })
+}
+
+/// The audit of `reply` as the reply to customer turn `at` of `conversation` (the turns before it are the
+/// history).
+fn audit_at(
+    auditor: &rapport_audit::Auditor,
+    conversation: &rapport_eval::CxConversation,
+    at: usize,
+    reply: &str,
+) -> Result<f64> {
+    let role = |r: &str| match r {
+        "customer" => rapport_audit::Role::Customer,
+        "bot" => rapport_audit::Role::Bot,
+        _ => rapport_audit::Role::Agent,
+    };
+    let history: Vec<rapport_audit::Turn> = conversation.turns[..at]
+        .iter()
+        .map(|t| rapport_audit::Turn {
+            role: role(&t.role),
+            text: t.text.clone(),
+        })
+        .collect();
+    let customer = conversation.turns.get(at).map_or("", |t| t.text.as_str());
+    let audit = auditor
+        .audit(customer, reply, &history, &rapport_audit::Policy::default())
+        .with_context(|| format!("auditing a reply of {}", conversation.session))?;
+    Ok(f64::from(audit.score))
+}
+
+/// `rapport eval audit`: the audit's agreement with annotated reply ratings.
+fn audit_report(
+    auditor: &rapport_audit::Auditor,
+    conversations: &[rapport_eval::CxConversation],
+) -> Result<serde_json::Value> {
+    let (mut scores, mut overall, mut heard, mut moved) = (vec![], vec![], vec![], vec![]);
+    let mut add = |score: f64, rating: &rapport_eval::ReplyRating| {
+        scores.push(score);
+        overall.push(f64::from(rating.overall));
+        heard.push(f64::from(rating.heard));
+        moved.push(f64::from(rating.moved));
+    };
+    let (mut won, mut pairs) = (0usize, 0usize);
+    for conversation in conversations {
+        for (j, turn) in conversation.turns.iter().enumerate() {
+            let Some(rating) = &turn.rating else { continue };
+            // The customer turn it answers: the last one before it.
+            let Some(at) = conversation.turns[..j]
+                .iter()
+                .rposition(|t| t.role == "customer")
+            else {
+                continue;
+            };
+            add(audit_at(auditor, conversation, at, &turn.text)?, rating);
+        }
+        let mut best = None;
+        let mut hollow = None;
+        for alternative in &conversation.alternatives {
+            let at = alternative.after_turn;
+            if at >= conversation.turns.len() {
+                bail!(
+                    "{}: an alternative answers turn {at}, past the conversation's end",
+                    conversation.session
+                );
+            }
+            let score = audit_at(auditor, conversation, at, &alternative.text)?;
+            add(score, &alternative.rating);
+            match alternative.kind.as_str() {
+                "best" => best = Some(score),
+                "hollow" => hollow = Some(score),
+                _ => {}
+            }
+        }
+        if let (Some(best), Some(hollow)) = (best, hollow) {
+            pairs += 1;
+            won += usize::from(best > hollow);
+        }
+    }
+    if scores.is_empty() {
+        bail!("no rated replies in these files (agent turns with heard/moved/overall labels)");
+    }
+    Ok(serde_json::json!({
+        "replies": scores.len(),
+        "rho_overall": rapport_eval::spearman(&scores, &overall),
+        "rho_heard": rapport_eval::spearman(&scores, &heard),
+        "rho_moved": rapport_eval::spearman(&scores, &moved),
+        "best_over_hollow": format!("{won}/{pairs}"),
+    }))
 }

@@ -285,12 +285,37 @@ pub struct CxLabels {
     pub need: String,
 }
 
-/// One turn of an annotated conversation; `labels` only for customer turns.
+/// How annotators rated a reply (an agent or bot turn, or an alternative reply), 1-5 each.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ReplyRating {
+    /// How heard the customer would feel.
+    pub heard: u8,
+    /// How far it moves the problem.
+    pub moved: u8,
+    pub overall: u8,
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// One turn of an annotated conversation; `labels` only for customer turns, `rating` for rated agent
+/// or bot turns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CxTurn {
     pub role: String,
     pub text: String,
     pub labels: Option<CxLabels>,
+    pub rating: Option<ReplyRating>,
+}
+
+/// A reply annotators wrote to a conversation's customer turn `after_turn` (cx_gold): `hollow` (scripted
+/// sympathy) or `best`, rated like the agent turns.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct CxAlternative {
+    pub kind: String,
+    pub after_turn: usize,
+    pub text: String,
+    #[serde(rename = "labels")]
+    pub rating: ReplyRating,
 }
 
 /// What a good next reply does (cx_dialogues).
@@ -312,6 +337,7 @@ pub struct CxConversation {
     pub company: String,
     pub turns: Vec<CxTurn>,
     pub expect: Option<CxExpect>,
+    pub alternatives: Vec<CxAlternative>,
 }
 
 #[derive(serde::Deserialize)]
@@ -322,6 +348,8 @@ struct RawCxConversation {
     turns: Vec<RawCxTurn>,
     #[serde(default)]
     expect: Option<CxExpect>,
+    #[serde(default)]
+    alternatives: Vec<CxAlternative>,
 }
 
 #[derive(serde::Deserialize)]
@@ -366,6 +394,13 @@ pub fn read_cx(path: &Path) -> Result<Vec<CxConversation>> {
         })?;
         let mut turns = Vec::with_capacity(raw.turns.len());
         for (t, turn) in raw.turns.into_iter().enumerate() {
+            let rating = match (turn.role.as_str(), &turn.labels) {
+                ("agent" | "bot", Some(value)) if value.get("overall").is_some() => Some(
+                    serde_json::from_value(value.clone())
+                        .map_err(|e| malformed(i + 1, format!("turn {t}: reply rating: {e}")))?,
+                ),
+                _ => None,
+            };
             let labels = match (turn.role.as_str(), turn.labels) {
                 ("customer", Some(value)) => Some(
                     serde_json::from_value(value)
@@ -389,6 +424,7 @@ pub fn read_cx(path: &Path) -> Result<Vec<CxConversation>> {
                 role: turn.role,
                 text: turn.text,
                 labels,
+                rating,
             });
         }
         out.push(CxConversation {
@@ -397,6 +433,7 @@ pub fn read_cx(path: &Path) -> Result<Vec<CxConversation>> {
             company: raw.company,
             turns,
             expect: raw.expect,
+            alternatives: raw.alternatives,
         });
     }
     if out.is_empty() {

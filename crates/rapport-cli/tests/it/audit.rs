@@ -119,3 +119,47 @@ fn epitome_developer_copy_meets_the_bar() {
         "{report}"
     );
 }
+
+/// `rapport eval audit`: the audit against rated replies, on a fixture whose ratings are clear-cut, and
+/// on the shared annotated real replies where they exist (pinned at the figures the README reports).
+#[test]
+fn eval_audit_agrees_with_rated_replies() {
+    let output = rapport(
+        &[
+            "eval",
+            "audit",
+            fixture("audit_small.jsonl").to_str().expect("utf-8"),
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = last_json(&output);
+    assert_eq!(report["replies"], 7, "{report}");
+    assert_eq!(report["best_over_hollow"], "2/2", "{report}");
+    assert!(
+        report["rho_overall"].as_f64().expect("rho") >= 0.5,
+        "{report}"
+    );
+
+    let bad = rapport(&["eval", "audit", "/nonexistent/cx.jsonl"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+
+    if let Some(gold) = shared_data("cx_gold/conversations.jsonl") {
+        let output = rapport(&["eval", "audit", gold.to_str().expect("utf-8")], b"");
+        assert!(output.status.success());
+        let report = last_json(&output);
+        let won: u32 = report["best_over_hollow"]
+            .as_str()
+            .and_then(|s| s.split('/').next()?.parse().ok())
+            .expect("won/pairs");
+        assert!(won >= 89, "{report}");
+        assert!(
+            report["rho_overall"].as_f64().expect("rho") >= 0.30,
+            "{report}"
+        );
+    }
+}

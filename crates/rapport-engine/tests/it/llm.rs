@@ -143,6 +143,42 @@ fn a_good_answer_is_used_rehydrated_and_the_prompt_has_no_raw_pii() {
     assert!(body.contains("\"model\":\"test\""), "{body}");
 }
 
+/// What the LLM server receives holds no account number, card number or birth date, in the transcript or
+/// in the memory section, even where a value recurs in a turn the detector alone would not flag.
+#[test]
+fn account_card_and_birth_date_never_reach_the_llm_server() {
+    let (url, seen) = serve(vec![completion(GOOD)]);
+    let conversation = Conversation {
+        turns: vec![
+            Turn {
+                role: Role::Customer,
+                text: "my account number is GB82WEST12345698765432 and my date of birth is 12/03/1980".into(),
+            },
+            Turn {
+                role: Role::Agent,
+                text: "Thanks, can you also confirm the card you paid with?".into(),
+            },
+            Turn {
+                role: Role::Customer,
+                text: "account no 4111111111111111. Ticket 4111111111111111 is still open and nobody has called me".into(),
+            },
+        ],
+    };
+    let r = responder(&url, 5_000, false)
+        .reply("llm-memory", &conversation)
+        .expect("reply");
+    assert_eq!(r.source, Source::Llm, "{:?}", r.diagnostics);
+    let requests = seen.lock().expect("log");
+    assert_eq!(requests.len(), 1);
+    for raw in ["GB82WEST12345698765432", "4111111111111111", "12/03/1980"] {
+        assert!(
+            !requests[0].contains(raw),
+            "{raw} reached the LLM: {}",
+            requests[0]
+        );
+    }
+}
+
 #[test]
 fn a_streamed_answer_is_assembled() {
     let (url, _) = serve(vec![stream(&[&GOOD[..40], &GOOD[40..100], &GOOD[100..]])]);

@@ -12,8 +12,6 @@ use crate::{Role, State};
 use rapport_privacy::{EntityKind, Vault};
 use rapport_signals::Analysis;
 
-/// A knowledge-base hit scoring below this is not relevant enough to quote.
-pub const MIN_ARTICLE_SCORE: f32 = 2.0;
 /// Steps quoted from an article in one reply.
 const MAX_STEPS: usize = 3;
 
@@ -247,11 +245,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         .collect();
     let replies = earlier.len();
     let last = state.analyses.iter().rev().flatten().next();
-    let article = ctx
-        .hits
-        .first()
-        .filter(|h| h.score >= MIN_ARTICLE_SCORE)
-        .map(|h| h.article);
+    let article = ctx.hits.iter().find(|h| h.relevant()).map(|h| h.article);
     let topic = last.map_or(Topic::General, |a| Topic::of(&a.intent.label, article, a));
     let name = if policy.brand.use_customer_name {
         first_name(&state.memory, vault)
@@ -541,7 +535,48 @@ fn inform(
     reassure: bool,
 ) {
     let Some(article) = article else {
-        w.line("I've shared this with our support team; they'll look into it and reply here within 1 working day.");
+        // No article is about this: no borrowed steps, but the customer's own words, so the reply shows
+        // what is being passed on ("your order 31207 arrived with a cracked lamp").
+        let need = ctx
+            .state
+            .analyses
+            .iter()
+            .rev()
+            .flatten()
+            .find_map(|a| a.reading.as_ref())
+            .and_then(|r| {
+                ["help with: ", "a fix that works this time for: "]
+                    .iter()
+                    .find_map(|p| r.need.strip_prefix(p))
+            })
+            .map(|need| {
+                let need = second_person(need).replace(" ,", ",");
+                let mut need = need.trim_end_matches([' ', ',', '.', '!', '?']).to_string();
+                // "..., please" / "... plz help": the request, not the details.
+                for filler in [" please", " pls", " plz", " help"] {
+                    if need.to_lowercase().ends_with(filler) {
+                        need.truncate(need.len() - filler.len());
+                        need = need.trim_end_matches([' ', ',']).to_string();
+                    }
+                }
+                need
+            })
+            // Only a short, clean statement reads as details; a greeting or a cut sentence does not.
+            .filter(|n| {
+                let lower = n.to_lowercase();
+                !ctx.discreet
+                    && !n.is_empty()
+                    && n.len() <= 70
+                    && !["hello", "hi ", "hi,", "hey", "dear", "good "]
+                        .iter()
+                        .any(|g| lower.starts_with(g))
+            });
+        match need {
+            Some(need) => w.line(format!(
+                "I've passed this to our support team with the details ({need}); they'll look into it and reply here within 1 working day."
+            )),
+            None => w.line("I've shared this with our support team; they'll look into it and reply here within 1 working day."),
+        }
         return;
     };
     let confused = ctx

@@ -167,6 +167,21 @@ pub struct Hit<'a> {
     pub article: &'a Article,
     /// BM25 score (higher is better; comparable only within one knowledge base).
     pub score: f32,
+    /// How many of the article's keyword phrases the query holds whole ("payment plan" needs both words):
+    /// what the article says it is about, not a word its body happens to use ("help", "card", "plans").
+    pub anchored: usize,
+}
+
+/// A hit scoring below this is not relevant enough to quote.
+pub const MIN_ARTICLE_SCORE: f32 = 2.0;
+
+impl Hit<'_> {
+    /// Whether the article is about what the query asks: it scores at least [`MIN_ARTICLE_SCORE`] and at
+    /// least one of its keyword phrases is in the query. Steps from an article that only shares body
+    /// words with the customer's message ("pause payments" for "my music keeps pausing") are over-reach.
+    pub fn relevant(&self) -> bool {
+        self.score >= MIN_ARTICLE_SCORE && self.anchored > 0
+    }
 }
 
 /// Indexed articles.
@@ -176,6 +191,8 @@ pub struct KnowledgeBase {
     analyzer: TextAnalyzer,
     fields: [(Field, f32); 3],
     id_field: Field,
+    /// Per article, the analysed words of each keyword phrase.
+    anchors: Vec<Vec<Vec<String>>>,
     /// Where it came from, for messages.
     pub source: String,
 }
@@ -292,13 +309,31 @@ impl KnowledgeBase {
         }
         writer.commit()?;
         let reader = index.reader()?;
-        let analyzer = index.tokenizer_for_field(body)?;
+        let mut analyzer = index.tokenizer_for_field(body)?;
+        let anchors = articles
+            .iter()
+            .map(|a| {
+                a.keywords
+                    .iter()
+                    .map(|phrase| {
+                        let mut stream = analyzer.token_stream(phrase);
+                        let mut words = Vec::new();
+                        while stream.advance() {
+                            words.push(stream.token().text.clone());
+                        }
+                        words
+                    })
+                    .filter(|words| !words.is_empty())
+                    .collect()
+            })
+            .collect();
         Ok(Self {
             articles,
             reader,
             analyzer,
             fields: [(title, 2.0), (keywords, 3.0), (body, 1.0)],
             id_field,
+            anchors,
             source: source.to_string(),
         })
     }
@@ -312,8 +347,12 @@ impl KnowledgeBase {
         let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(query);
         let mut words: Vec<String> = Vec::new();
+        let mut all_words: Vec<String> = Vec::new();
         while stream.advance() {
             let word = &stream.token().text;
+            if !all_words.contains(word) {
+                all_words.push(word.clone());
+            }
             if !STOP.contains(&word.as_str()) && !words.contains(word) {
                 words.push(word.clone());
             }
@@ -345,9 +384,14 @@ impl KnowledgeBase {
             .filter_map(|(score, address)| {
                 let stored: TantivyDocument = searcher.doc(address).ok()?;
                 let i = stored.get_first(self.id_field)?.as_u64()? as usize;
+                let anchors = self.anchors.get(i)?;
                 Some(Hit {
                     article: self.articles.get(i)?,
                     score,
+                    anchored: anchors
+                        .iter()
+                        .filter(|phrase| phrase.iter().all(|w| all_words.contains(w)))
+                        .count(),
                 })
             })
             .collect()
@@ -414,6 +458,36 @@ mod tests {
         assert!(kb.search("", 3).is_empty());
         assert!(kb.search("!!! ???", 3).is_empty());
         assert!(kb.search("AND OR NOT (( title:", 3).len() <= 3);
+    }
+
+    /// An article is relevant only when the message holds one of its keyword phrases whole: body words
+    /// ("pause", "plans", "card") in an unrelated message are not enough.
+    #[test]
+    fn relevance_needs_a_whole_keyword_phrase() {
+        let kb = KnowledgeBase::example().expect("example");
+        let best = |q: &str| {
+            kb.search(q, 3)
+                .into_iter()
+                .find(Hit::relevant)
+                .map(|h| h.article.id.as_str())
+        };
+        for unrelated in [
+            "my music keeps pausing every few minutes",
+            "Any plans for a Hilo to Maui route?",
+            "I haven't got my bonus for my shark card yet, please help",
+            "where are the Joe Exotic albums?",
+        ] {
+            assert_eq!(best(unrelated), None, "{unrelated}");
+        }
+        assert_eq!(
+            best("I forgot my password and can't log in"),
+            Some("account-access")
+        );
+        assert_eq!(
+            best("I lost my job and I'm struggling to pay this month"),
+            Some("financial-hardship")
+        );
+        assert_eq!(best("please cancel my subscription"), Some("cancellations"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Never a dead end: whatever fails (policy, knowledge base, LLM), the customer gets a safe, non-empty reply
 //! and the response says what went wrong in `diagnostics`.
 
-use crate::compose::{self, Context, MIN_ARTICLE_SCORE};
+use crate::compose::{self, Context};
 use crate::handoff::{self, Handoff};
 use crate::kb::KnowledgeBase;
 use crate::llm::{ChatMessage, Llm};
@@ -167,8 +167,8 @@ impl Responder {
             .map(|kb| kb.search(&query, 3))
             .unwrap_or_default();
         let article = hits
-            .first()
-            .filter(|h| h.score >= MIN_ARTICLE_SCORE)
+            .iter()
+            .find(|h| h.relevant())
             .map(|h| h.article.id.clone());
         let mut vault = std::mem::replace(&mut state.vault, rapport_privacy::Vault::new(id));
         let composed = compose::compose(
@@ -306,10 +306,12 @@ impl Responder {
     /// vulnerability.
     fn query(&self, state: &State, conversation: &Conversation) -> String {
         let mut parts: Vec<String> = Vec::new();
+        // The customer's own words and what they need now: a retail intent label ("payment issue")
+        // would steer a game studio's or an airline's question to a shop's payment-plan article.
         for &(i, a) in state.customer().iter().rev().take(2) {
             parts.push(conversation.turns[i].text.clone());
-            if a.intent.confidence >= 0.35 && a.intent.label != rapport_signals::intent::OTHER {
-                parts.push(a.intent.label.replace('_', " "));
+            if let Some(reading) = &a.reading {
+                parts.push(reading.need.clone());
             }
             parts.extend(a.vulnerability.present().map(|v| v.replace('_', " ")));
         }
@@ -327,8 +329,8 @@ impl Responder {
     ) -> Result<(String, Source), String> {
         let mut messages = prompt(state, moves, hits, &self.policy, discreet);
         let article = hits
-            .first()
-            .filter(|h| h.score >= MIN_ARTICLE_SCORE)
+            .iter()
+            .find(|h| h.relevant())
             .map(|h| h.article.id.as_str());
         let first = llm.chat(&messages).map_err(|e| e.to_string())?;
         let audit = self.audit(state, &first, article);
@@ -421,7 +423,7 @@ pub fn prompt(
     for p in &state.memory.promised {
         system.push_str(&format!("- we promised: {}\n", p.text));
     }
-    if let Some(hit) = hits.first().filter(|h| h.score >= MIN_ARTICLE_SCORE) {
+    if let Some(hit) = hits.iter().find(|h| h.relevant()) {
         system.push_str(&format!(
             "\nKnowledge base: {}\n{}\n",
             hit.article.title, hit.article.intro

@@ -174,7 +174,11 @@ impl MemoryExtractor {
         }
         for entity in entities {
             let kind = match entity.kind {
-                EntityKind::Person => FactKind::Name,
+                // Only the customer's own name is a name fact (the composer greets with it): one they
+                // introduce or sign with, not a place, a brand or somebody else they mention ("Any plans
+                // for a Hilo to Maui route?", "my mother Jane").
+                EntityKind::Person if own_name(text, entity) => FactKind::Name,
+                EntityKind::Person => continue,
                 EntityKind::Email
                 | EntityKind::Phone
                 | EntityKind::StreetAddress
@@ -197,6 +201,38 @@ impl MemoryExtractor {
             at += sentence.len();
         }
     }
+}
+
+/// Whether the person `entity` of a customer's `text` is the customer: introduced ("I'm Tom Baker",
+/// "my name is", "this is") or signing the message (the last words, after a line break, a dash, a tilde
+/// or a closing such as "Thanks,").
+fn own_name(text: &str, entity: &Entity) -> bool {
+    let before = text[..entity.start].to_lowercase();
+    let introduced = [
+        "i'm ",
+        "i am ",
+        "im ",
+        "my name is ",
+        "my name's ",
+        "this is ",
+        "name is ",
+        "it's ",
+        "its ",
+    ]
+    .iter()
+    .any(|p| before.ends_with(p));
+    let last = text[entity.end..]
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .is_empty();
+    let trimmed = before.trim_end();
+    let signed = last
+        && (before.ends_with('\n')
+            || trimmed.ends_with(['-', '~', '^', ',', '\u{2013}', '\u{2014}'])
+            || ["thanks", "thank you", "regards", "cheers", "best"]
+                .iter()
+                .any(|c| trimmed.ends_with(c)));
+    introduced || signed
 }
 
 /// The fact found at `span` of `text`, with every detected entity it overlaps replaced by its pseudonym

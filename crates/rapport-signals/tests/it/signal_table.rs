@@ -239,6 +239,16 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         &["vulnerability.bereavement"],
     ),
     (
+        "@Google my mother lost her Android mobile. Its still ringing and connected to the internet.",
+        &[],
+        &["vulnerability.bereavement"],
+    ),
+    (
+        "We lost her last spring and her phone contract is still running",
+        &["vulnerability.bereavement"],
+        &[],
+    ),
+    (
         "I need a copy of the death certificate requirements for my late husband's account",
         &["vulnerability.bereavement"],
         &[],

@@ -346,17 +346,19 @@ impl KnowledgeBase {
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit<'_>> {
         let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(query);
-        let mut words: Vec<String> = Vec::new();
+        // Every distinct word (keyword phrases may hold stop words: "where is my order"), and those
+        // worth searching for.
         let mut all_words: Vec<String> = Vec::new();
         while stream.advance() {
             let word = &stream.token().text;
             if !all_words.contains(word) {
                 all_words.push(word.clone());
             }
-            if !STOP.contains(&word.as_str()) && !words.contains(word) {
-                words.push(word.clone());
-            }
         }
+        let words: Vec<&String> = all_words
+            .iter()
+            .filter(|w| !STOP.contains(&String::as_str(w)))
+            .collect();
         if words.is_empty() || limit == 0 {
             return Vec::new();
         }

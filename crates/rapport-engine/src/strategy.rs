@@ -181,7 +181,7 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             format!("distress has stayed high for {high_run} customer turns"),
         );
     }
-    let raised_earlier = customer[..customer.len() - 1]
+    let raised_earlier = earlier
         .iter()
         .rev()
         .filter_map(|(_, a)| a.reading.as_ref())

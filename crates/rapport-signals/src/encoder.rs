@@ -117,27 +117,20 @@ impl Encoder {
                 format!("shape {:?} (expected [{vocab}, {DIM}])", tensor.dims()),
             ));
         }
-        let flat = |t: &Tensor| {
-            t.to_dtype(DType::F32)
-                .and_then(|t| t.flatten_all())
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(|e| invalid("token table", e))
-        };
-        let table = flat(tensor)?;
+        let table = tensor
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| invalid("token table", e))?;
         Ok(Self {
             backend: Backend::Static(table),
             tokenizer,
         })
     }
 
-    /// Whether this is the distilled token table (else the transformer).
-    pub fn is_static(&self) -> bool {
-        matches!(self.backend, Backend::Static(_))
-    }
-
     /// The token ids of `text` as the encoder reads them (with the special tokens, cut at
     /// [`MAX_TOKENS`]).
-    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
+    fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
         self.tokenizer
             .encode(text, true)
             .map(|e| e.get_ids().to_vec())
@@ -186,15 +179,6 @@ impl Encoder {
         let mut out = Vec::with_capacity(DIM);
         self.embed_into(text, &mut out)?;
         Ok(out)
-    }
-
-    /// The unit sentence vectors of token-id sequences of one length, in one forward pass of the
-    /// transformer (the teacher in [`distill`]); `None` for the static backend.
-    fn transformer_batch(&self, ids: &[&[u32]]) -> Option<Result<Vec<Vec<f32>>>> {
-        match &self.backend {
-            Backend::Transformer(model) => Some(transformer_batch(model, ids)),
-            Backend::Static(_) => None,
-        }
     }
 }
 
@@ -284,23 +268,35 @@ pub fn distill(
         (Some(c), Some(s)) => (c, s),
         _ => return Err(invalid("tokenizer", "no [CLS]/[SEP] tokens")),
     };
+    let Backend::Transformer(model) = &teacher.backend else {
+        return Err(invalid(
+            "distillation",
+            "the teacher must be the transformer",
+        ));
+    };
+    // The teacher's vectors of batches of equally long sequences, in parallel, in order.
+    let teach = |batches: Vec<Vec<&[u32]>>, stage: &str| -> Result<Vec<Vec<f32>>> {
+        let total: usize = batches.iter().map(Vec::len).sum();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let out: Vec<Vec<Vec<f32>>> = batches
+            .par_iter()
+            .map(|batch| {
+                let out = transformer_batch(model, batch)?;
+                let n = done.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+                progress(stage, n + batch.len(), total);
+                Ok(out)
+            })
+            .collect::<Result<_>>()?;
+        Ok(out.into_iter().flatten().collect())
+    };
     // 1. Every token read alone: [CLS] t [SEP].
     let batch = config.batch.max(1);
     let ids: Vec<[u32; 3]> = (0..vocab as u32).map(|t| [cls, t, sep]).collect();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let alone: Vec<Vec<Vec<f32>>> = ids
-        .par_chunks(batch * 4)
-        .map(|chunk| {
-            let refs: Vec<&[u32]> = chunk.iter().map(|s| &s[..]).collect();
-            let out = teacher
-                .transformer_batch(&refs)
-                .ok_or_else(|| invalid("distillation", "the teacher must be the transformer"))?;
-            let n = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed) + chunk.len();
-            progress("tokens", n, vocab);
-            out
-        })
-        .collect::<Result<_>>()?;
-    let mut table: Vec<f32> = alone.into_iter().flatten().flatten().collect();
+    let batches = ids
+        .chunks(batch * 4)
+        .map(|chunk| chunk.iter().map(|s| &s[..]).collect())
+        .collect();
+    let mut table: Vec<f32> = teach(batches, "tokens")?.into_iter().flatten().collect();
     // The special tokens start as zeros: they are in every message and learn a shared offset.
     for t in [cls, sep] {
         table[t as usize * DIM..(t as usize + 1) * DIM].fill(0.0);
@@ -317,30 +313,16 @@ pub fn distill(
     messages.dedup();
     let mut order: Vec<usize> = (0..messages.len()).collect();
     order.sort_by_key(|&i| messages[i].len());
-    let groups: Vec<Vec<usize>> = order
+    let batches = order
         .chunk_by(|&a, &b| messages[a].len() == messages[b].len())
-        .flat_map(|g| g.chunks(batch).map(|c| c.to_vec()).collect::<Vec<_>>())
+        .flat_map(|g| g.chunks(batch))
+        .map(|c| c.iter().map(|&i| &messages[i][..]).collect())
         .collect();
-    let done = std::sync::atomic::AtomicUsize::new(0);
     let total = messages.len();
-    let encoded: Vec<(usize, Vec<f32>)> = groups
-        .par_iter()
-        .map(|group| {
-            let refs: Vec<&[u32]> = group.iter().map(|&i| &messages[i][..]).collect();
-            let out = teacher
-                .transformer_batch(&refs)
-                .ok_or_else(|| invalid("distillation", "the teacher must be the transformer"))??;
-            let n = done.fetch_add(group.len(), std::sync::atomic::Ordering::Relaxed) + group.len();
-            progress("messages", n, total);
-            Ok(group.iter().copied().zip(out).collect::<Vec<_>>())
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    // The batches follow `order`, so the k-th vector is that of message `order[k]`.
     let mut targets = vec![Vec::new(); total];
-    for (i, v) in encoded {
-        targets[i] = v;
+    for (i, v) in order.iter().zip(teach(batches, "messages")?) {
+        targets[*i] = v;
     }
     let (train, heldout): (Vec<usize>, Vec<usize>) = (0..total).partition(|i| i % 20 != 0);
     let cosine = |table: &[f32]| -> f32 {

@@ -13,6 +13,8 @@ fi
 data=$(mktemp -d)
 export RAPPORT_DATA_DIR=$data RAPPORT_LISTEN=127.0.0.1:18091 RAPPORT_LOG=warn
 export RAPPORT_MASTER_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+# `operator: hash` needs the hash key: without it the server answers 500 (its configuration error).
+export RAPPORT_HASH_KEY=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210
 key=$("$bin" keys create --tenant schemathesis --role admin | tail -1)
 "$bin" serve >"$data/serve.log" 2>&1 &
 server=$!

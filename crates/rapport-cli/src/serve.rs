@@ -14,7 +14,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Settings file (TOML: listen, data_dir, database_url, policy, kb, rate_limit_per_second,
-    /// retention_interval_secs).
+    /// retention_interval_secs, header_timeout_secs, body_timeout_secs, idle_timeout_secs,
+    /// allow_private_webhooks).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on [env RAPPORT_LISTEN; default 127.0.0.1:8080].
@@ -42,6 +43,10 @@ struct FileConfig {
     kb: Option<PathBuf>,
     rate_limit_per_second: Option<u32>,
     retention_interval_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    allow_private_webhooks: Option<bool>,
     dev: Option<bool>,
 }
 
@@ -90,6 +95,19 @@ impl Config {
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rapport.db").display()));
         let defaults = Settings::default();
+        let secs = |name: &str, file: Option<u64>, default: Duration| -> Result<Duration> {
+            let value = match env(name) {
+                Some(v) => Some(
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&n| (1..=3600).contains(&n))
+                        .with_context(|| format!("{name} must be 1-3600 seconds, got {v:?}"))?,
+                ),
+                None => file,
+            };
+            Ok(value.map_or(default, Duration::from_secs))
+        };
         Ok(Resolved {
             listen,
             data_dir,
@@ -103,6 +121,25 @@ impl Config {
                 retention_interval: file
                     .retention_interval_secs
                     .map_or(defaults.retention_interval, Duration::from_secs),
+                header_timeout: secs(
+                    "RAPPORT_HEADER_TIMEOUT_SECS",
+                    file.header_timeout_secs,
+                    defaults.header_timeout,
+                )?,
+                body_timeout: secs(
+                    "RAPPORT_BODY_TIMEOUT_SECS",
+                    file.body_timeout_secs,
+                    defaults.body_timeout,
+                )?,
+                idle_timeout: secs(
+                    "RAPPORT_IDLE_TIMEOUT_SECS",
+                    file.idle_timeout_secs,
+                    defaults.idle_timeout,
+                )?,
+                allow_private_webhooks: env("RAPPORT_ALLOW_PRIVATE_WEBHOOKS")
+                    .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+                    .or(file.allow_private_webhooks)
+                    .unwrap_or(false),
                 ..defaults
             },
             dev: self.dev || file.dev.unwrap_or(false),
@@ -222,8 +259,22 @@ pub enum KeysCommand {
         #[command(flatten)]
         config: Config,
     },
-    /// Re-encrypt every stored message and vault under the current RAPPORT_MASTER_KEY (earlier keys in
-    /// RAPPORT_MASTER_KEY_PREVIOUS, comma-separated).
+    /// List a tenant's keys, one per line: id, role, created, last used, revoked (never the key).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Revoke a key by its id (from `keys list`): running servers refuse it within 2 seconds.
+    Revoke {
+        /// The key id.
+        id: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Re-encrypt every stored message, vault and webhook secret under the current RAPPORT_MASTER_KEY
+    /// (earlier keys in RAPPORT_MASTER_KEY_PREVIOUS, comma-separated).
     Rotate {
         #[command(flatten)]
         config: Config,
@@ -240,14 +291,7 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
             if Role::parse(&role).is_none() {
                 bail!("--role must be admin, agent, analyst or service, got {role:?}");
             }
-            if tenant.is_empty()
-                || tenant.len() > 64
-                || !tenant
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                bail!("--tenant must be 1-64 letters, digits, '-', '_' or '.'");
-            }
+            check_tenant(&tenant)?;
             let resolved = config.resolve()?;
             runtime()?.block_on(async {
                 let store = resolved.store().await?;
@@ -258,18 +302,72 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        KeysCommand::List { tenant, config } => {
+            check_tenant(&tenant)?;
+            let resolved = config.resolve()?;
+            runtime()?.block_on(async {
+                let store = resolved.store().await?;
+                let keys = store.list_keys(Some(&tenant)).await?;
+                if keys.is_empty() {
+                    eprintln!("rapport: tenant {tenant} has no keys");
+                }
+                let time =
+                    |ms: Option<i64>| ms.map_or_else(|| "-".to_string(), rapport_text::utc_time);
+                println!("id\trole\tcreated\tlast_used\trevoked");
+                for k in keys {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        k.id,
+                        k.role,
+                        time(Some(k.created_at)),
+                        time(k.last_used_at),
+                        time(k.revoked_at)
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        KeysCommand::Revoke { id, config } => {
+            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                bail!("the key id is the first column of `rapport keys list`, got {id:?}");
+            }
+            let resolved = config.resolve()?;
+            runtime()?.block_on(async {
+                let store = resolved.store().await?;
+                if !store.revoke_key(&id, None).await? {
+                    bail!("no key {id} that is not revoked already (see `rapport keys list --tenant T`)");
+                }
+                println!("revoked key {id}; running servers refuse it within 2 seconds");
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         KeysCommand::Rotate { config } => {
             let resolved = config.resolve()?;
             let keyring = resolved.keyring()?;
             runtime()?.block_on(async {
                 let store = resolved.store().await?;
-                let (messages, vaults) = rapport_service::rotate(&store, &keyring).await?;
+                let rotated = rapport_service::rotate(&store, &keyring).await?;
                 println!(
-                    "re-encrypted {messages} messages and {vaults} vaults under key {}",
+                    "re-encrypted {} messages, {} vaults and {} webhook secrets under key {}",
+                    rotated.messages,
+                    rotated.vaults,
+                    rotated.secrets,
                     keyring.current_id()
                 );
                 Ok(ExitCode::SUCCESS)
             })
         }
     }
+}
+
+fn check_tenant(tenant: &str) -> Result<()> {
+    if tenant.is_empty()
+        || tenant.len() > 64
+        || !tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        bail!("--tenant must be 1-64 letters, digits, '-', '_' or '.'");
+    }
+    Ok(())
 }

@@ -2,9 +2,9 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{self, Event};
-use crate::server::{AppState, Cached, Principal, Role};
+use crate::server::{AppState, Principal, Role};
 use crate::store::{
-    now_ms, ConversationRow, ErasureCounts, MessageRow, NewMessage, TenantSettings,
+    now_ms, ConversationRow, ErasureCounts, MessageRow, NewMessage, TenantSettings, TurnChange,
 };
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::{header, StatusCode};
@@ -14,7 +14,7 @@ use rapport_engine::{Conversation, Turn};
 use rapport_privacy::Operator;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Digest;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio_stream::StreamExt;
 use utoipa::{OpenApi, ToSchema};
@@ -207,7 +207,7 @@ impl From<&ConversationRow> for ConversationOut {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TurnOut {
     pub client_message_id: String,
     pub role: TurnRole,
@@ -303,7 +303,8 @@ pub struct ConversationPage {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Receipt {
-    /// SHA-256 of tenant and customer id: proves what was erased without keeping the id.
+    /// HMAC-SHA256 of the customer id under a key of the tenant's own (derived from the master key):
+    /// proves what was erased without keeping the id, and cannot be reversed by hashing guesses.
     pub customer_hash: String,
     pub erased_at: i64,
     pub counts: ErasureCounts,
@@ -330,11 +331,11 @@ pub struct TenantIn {
     /// Conversations idle longer than this are deleted (1-3650).
     #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: i64,
-    /// Where alerts are POSTed (http or https); null turns webhooks off.
+    /// Where alerts are POSTed (http or https, a public address); null turns webhooks off.
     #[schema(pattern = "^https?://[^\\s]+$", max_length = 2048)]
     pub webhook_url: Option<String>,
-    /// The HMAC-SHA256 key of the `X-Rapport-Signature` header (at least 16 characters; required with a
-    /// webhook).
+    /// The HMAC-SHA256 key of the `X-Rapport-Signature` header (16-256 characters; required with a
+    /// webhook). Stored sealed under the master key and never shown again.
     #[schema(min_length = 16, max_length = 256)]
     pub webhook_secret: Option<String>,
 }
@@ -370,7 +371,15 @@ pub async fn healthz() -> &'static str {
     (status = 200, description = "Storage reachable and models loaded", body = String),
     (status = 503, description = "Not ready", body = ErrorBody)))]
 pub async fn readyz(State(state): Shared) -> Result<&'static str, ApiError> {
-    state.store.ping().await?;
+    // A database that does not answer is not ready: say so within a second instead of waiting on it.
+    match tokio::time::timeout(std::time::Duration::from_millis(900), state.store.ping()).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ApiError::Storage(
+                "no answer from the database within 900 ms".into(),
+            ))
+        }
+    }
     Ok("ready")
 }
 
@@ -426,8 +435,10 @@ pub async fn redact(
         }
     };
     let key = match operator {
+        // A missing hash key is the server's configuration, not the caller's mistake.
         Operator::Hash => Some(
-            rapport_privacy::HashKey::from_env().map_err(|e| ApiError::Invalid(e.to_string()))?,
+            rapport_privacy::HashKey::from_env()
+                .map_err(|e| ApiError::Internal(format!("server configuration: {e}")))?,
         ),
         _ => None,
     };
@@ -473,12 +484,16 @@ pub async fn audit(
 
 /// Starts a conversation.
 #[utoipa::path(post, path = "/v1/conversations", request_body = CreateConversation, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried create with the same key (1-128 characters) returns the conversation the first one made (200) instead of making another")),
     responses((status = 201, description = "Created", body = ConversationOut),
+        (status = 200, description = "Made before by a request with the same Idempotency-Key", body = ConversationOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_conversation(
     State(state): Shared,
     p: Principal,
+    headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<CreateConversation>,
 ) -> Result<(StatusCode, axum::Json<ConversationOut>), ApiError> {
     p.require(
@@ -487,12 +502,38 @@ pub async fn create_conversation(
     )?;
     check_id("customer_id", &input.customer_id)?;
     check_id("channel", &input.channel)?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::Invalid("`Idempotency-Key` must be visible ASCII".into()))?;
+            check_id("Idempotency-Key", key)?;
+            Some(key)
+        }
+    };
     let id = format!("c_{}", &crate::crypto::new_api_key()[4..28]);
-    let row = state
+    let (row, created) = state
         .store
-        .create_conversation(&id, &p.tenant, &input.customer_id, &input.channel)
+        .create_conversation(
+            &id,
+            &p.tenant,
+            &input.customer_id,
+            &input.channel,
+            idempotency_key,
+        )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(ConversationOut::from(&row))))
+    if !created && (row.customer_id != input.customer_id || row.channel != input.channel) {
+        return Err(ApiError::Conflict(
+            "this Idempotency-Key was used for a different conversation".into(),
+        ));
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(ConversationOut::from(&row))))
 }
 
 /// Lists conversations, highest priority first.
@@ -535,46 +576,8 @@ fn fresh(state: &AppState, row: &ConversationRow) -> ConversationOut {
     out
 }
 
-/// The facts of a conversation of the caller's tenant that appending needs, from the cache when there.
-async fn facts(state: &AppState, p: &Principal, id: &str) -> Result<Cached, ApiError> {
-    let cached = state
-        .conversations
-        .read()
-        .ok()
-        .and_then(|c| c.get(id).cloned());
-    match cached {
-        Some(c) if c.tenant == p.tenant => Ok(c),
-        Some(_) => Err(ApiError::NotFound("conversation")),
-        None => {
-            let row = load(state, p, id).await?;
-            let c = Cached {
-                tenant: row.tenant,
-                discreet: row.discreet,
-                turn_count: row.turn_count,
-                priority: row.priority,
-                status: row.status,
-            };
-            if let Ok(mut cache) = state.conversations.write() {
-                cache.insert(id.to_string(), c.clone());
-            }
-            Ok(c)
-        }
-    }
-}
-
-/// Forgets cached conversation facts (after erasure, or a change outside the append path).
-fn forget(state: &AppState, id: Option<&str>) {
-    if let Ok(mut cache) = state.conversations.write() {
-        match id {
-            Some(id) => {
-                cache.remove(id);
-            }
-            None => cache.clear(),
-        }
-    }
-}
-
 async fn load(state: &AppState, p: &Principal, id: &str) -> Result<ConversationRow, ApiError> {
+    check_id("id", id)?;
     state
         .store
         .conversation(&p.tenant, id)
@@ -629,23 +632,160 @@ fn highlights(text: &str, analysis: &rapport_signals::Analysis) -> Vec<Highlight
     out
 }
 
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TurnsParams {
+    /// How many turns to return, 1-1000 (default all).
+    #[param(minimum = 1, maximum = 1000)]
+    pub turns_limit: Option<i64>,
+    /// Turns to skip from the first (default 0).
+    #[param(minimum = 0, maximum = 1000)]
+    pub turns_offset: Option<i64>,
+}
+
+/// A conversation's turns and what is derived from them, as one viewer may see it.
+#[derive(Debug)]
+pub struct View {
+    turns: Vec<TurnOut>,
+    memory: Value,
+    trajectory: Value,
+    strategy: Value,
+    handoff: Value,
+}
+
+/// Which view: conversation id, its last message id and count, and whether it is redacted for the
+/// viewer's role.
+type ViewKey = (String, i64, usize, bool);
+
+/// The most recent conversation views (a reread of an unchanged conversation costs no engine work).
+#[derive(Debug, Default)]
+pub struct ViewCache {
+    views: HashMap<ViewKey, Arc<View>>,
+    order: VecDeque<ViewKey>,
+}
+
+/// Views kept at most.
+const VIEWS_KEPT: usize = 32;
+
+impl ViewCache {
+    fn get(&self, key: &ViewKey) -> Option<Arc<View>> {
+        self.views.get(key).cloned()
+    }
+
+    fn put(&mut self, key: ViewKey, view: Arc<View>) {
+        if self.views.insert(key.clone(), view).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > VIEWS_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.views.remove(&old);
+            }
+        }
+    }
+}
+
+/// Forgets every cached conversation view (after erasure and retention: nothing erased stays in memory).
+pub fn forget_views(state: &AppState) {
+    if let Ok(mut views) = state.views.lock() {
+        *views = ViewCache::default();
+    }
+}
+
 /// A conversation with its turns, signals, evidence, reply audits, memory, trajectory and derived state.
-#[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)), security(("bearer" = [])),
+/// The engine work runs on a blocking thread (a few at a time), never on the async workers, and an
+/// unchanged conversation is answered from the view cache; `turns_limit` and `turns_offset` page the turns.
+#[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path), TurnsParams), security(("bearer" = [])),
     responses((status = 200, description = "The conversation", body = ConversationDetail),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_conversation(
     State(state): Shared,
     p: Principal,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TurnsParams>,
 ) -> Result<axum::Json<ConversationDetail>, ApiError> {
+    let max = rapport_engine::MAX_TURNS as i64;
+    let limit = q.turns_limit.unwrap_or(max);
+    let offset = q.turns_offset.unwrap_or(0);
+    if !(1..=max).contains(&limit) || !(0..=max).contains(&offset) {
+        return Err(ApiError::Invalid(format!(
+            "`turns_limit` must be 1-{max} and `turns_offset` 0-{max}"
+        )));
+    }
     let row = load(&state, &p, &id).await?;
     let messages = state.store.messages(&row.id).await?;
-    let plain = turns(&state, &messages)?;
     // Analysts see text with personal data redacted; discreet conversations store only redacted text.
     let redact_for_role = p.role == Role::Analyst;
+    let key: ViewKey = (
+        row.id.clone(),
+        messages.last().map_or(0, |m| m.id),
+        messages.len(),
+        redact_for_role,
+    );
+    let any_turns = !messages.is_empty();
+    let cached = state.views.lock().ok().and_then(|v| v.get(&key));
+    let view = match cached {
+        Some(view) => view,
+        None => {
+            let _permit = state
+                .view_permits
+                .acquire()
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let worker = state.clone();
+            let conversation_id = row.id.clone();
+            let view = tokio::task::spawn_blocking(move || {
+                build_view(&worker, &conversation_id, &messages, redact_for_role)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+            let view = Arc::new(view);
+            if let Ok(mut views) = state.views.lock() {
+                views.put(key, view.clone());
+            }
+            view
+        }
+    };
+    if !redact_for_role && !row.discreet && any_turns {
+        state
+            .store
+            .audit(
+                &p.tenant,
+                &p.key_id,
+                "read_raw_text",
+                &row.id,
+                p.role.as_str(),
+            )
+            .await?;
+    }
+    Ok(axum::Json(ConversationDetail {
+        conversation: fresh(&state, &row),
+        turns: view
+            .turns
+            .iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .cloned()
+            .collect(),
+        memory: view.memory.clone(),
+        trajectory: view.trajectory.clone(),
+        strategy: view.strategy.clone(),
+        handoff: view.handoff.clone(),
+    }))
+}
+
+/// Reads a conversation for one viewer: every turn with its analysis, evidence and audit, and the
+/// memory, trajectory, strategy and handoff packet. Engine work: call it off the async workers.
+fn build_view(
+    state: &AppState,
+    conversation_id: &str,
+    messages: &[MessageRow],
+    redact_for_role: bool,
+) -> Result<View, ApiError> {
+    let plain = turns(state, messages)?;
     let shown: Vec<Turn> = plain
         .iter()
-        .zip(&messages)
+        .zip(messages)
         .map(|(t, m)| {
             let text = if redact_for_role && !m.redacted {
                 let entities = state.detector.detect(&t.text);
@@ -669,7 +809,7 @@ pub async fn get_conversation(
             // The same reading as the refresher's derived state (priority, handoff, the queue).
             state
                 .engine
-                .state(&row.id, &conversation)
+                .state(conversation_id, &conversation)
                 .map_err(|e| ApiError::Invalid(e.to_string()))?,
         )
     };
@@ -721,26 +861,36 @@ pub async fn get_conversation(
             )
         }
     };
-    if !redact_for_role && !row.discreet && !messages.is_empty() {
-        state
-            .store
-            .audit(
-                &p.tenant,
-                &p.key_id,
-                "read_raw_text",
-                &row.id,
-                p.role.as_str(),
-            )
-            .await?;
-    }
-    Ok(axum::Json(ConversationDetail {
-        conversation: fresh(&state, &row),
+    Ok(View {
         turns: out_turns,
         memory,
         trajectory,
         strategy,
         handoff,
-    }))
+    })
+}
+
+/// Revokes one of the tenant's API keys: running servers refuse it within a second or two.
+#[utoipa::path(delete, path = "/v1/keys/{id}", params(("id" = String, Path, description = "The key id (`rapport keys list`)")), security(("bearer" = [])),
+    responses((status = 204, description = "Revoked"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn revoke_key(
+    State(state): Shared,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    p.require(&[Role::Admin], "revoke keys")?;
+    check_id("id", &id)?;
+    if !state.store.revoke_key(&id, Some(&p.tenant)).await? {
+        return Err(ApiError::NotFound("key"));
+    }
+    state
+        .store
+        .audit(&p.tenant, &p.key_id, "revoke_key", &id, "")
+        .await?;
+    crate::server::forget_cached_keys(&state);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A conversation's recomputed state (JSON) and the event that announces it once saved.
@@ -851,8 +1001,23 @@ fn priority(a: &rapport_signals::Analysis, high_distress: f32) -> i64 {
     p.clamp(0.0, 99.0).round() as i64
 }
 
+/// The evidence spans of every present sensitive topic of an analysis.
+fn sensitive_spans(analysis: &rapport_signals::Analysis) -> Vec<(usize, usize)> {
+    analysis
+        .sensitive_topics
+        .scores
+        .iter()
+        .filter(|s| s.present())
+        .flat_map(|s| &s.spans)
+        .map(|span| (span.start, span.end))
+        .collect()
+}
+
 /// The evidence spans of every sensitive topic in a stored analysis (JSON).
-fn sensitive_spans(analysis: &Value) -> Vec<(usize, usize)> {
+fn stored_sensitive_spans(analysis: &str) -> Vec<(usize, usize)> {
+    let Ok(analysis) = serde_json::from_str::<Value>(analysis) else {
+        return Vec::new();
+    };
     let Some(topics) = analysis.get("sensitive_topics").and_then(Value::as_object) else {
         return Vec::new();
     };
@@ -869,12 +1034,19 @@ fn sensitive_spans(analysis: &Value) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Text with personal data and the given sensitive phrases redacted (what discreet conversations store).
-fn discreet_text(state: &AppState, text: &str, sensitive: &[(usize, usize)]) -> String {
-    let phrases: Vec<&str> = sensitive
+/// Text with personal data and its sensitive phrases redacted (what discreet conversations store). The
+/// phrases are `spans` (a customer turn's, from its analysis); without them the text is read for
+/// sensitive topics here, so that an agent or bot reply that repeats the customer's words is scrubbed
+/// too.
+fn discreet_text(state: &AppState, text: &str, spans: Option<Vec<(usize, usize)>>) -> String {
+    let spans = spans.unwrap_or_else(|| sensitive_spans(&state.engine.analyzer().analyze(text)));
+    let mut phrases: Vec<&str> = spans
         .iter()
         .filter_map(|&(s, e)| text.get(s..e))
+        .filter(|p| !p.trim().is_empty())
         .collect();
+    // Longest first, so that a phrase inside a longer one does not break it up.
+    phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
     let entities = state.detector.detect(text);
     let mut redacted = rapport_privacy::apply(text, &entities, Operator::Redact, None, None)
         .unwrap_or_else(|_| "[REDACTED]".into());
@@ -886,10 +1058,16 @@ fn discreet_text(state: &AppState, text: &str, sensitive: &[(usize, usize)]) -> 
 
 /// Appends a turn. Idempotent: a retry with the same `client_message_id` returns the stored turn (200)
 /// and writes nothing.
+///
+/// Everything the turn causes (the message, the turn count and the limit, priority, handoff status,
+/// discreet rewriting of earlier turns, alerts for the webhook) is written in one transaction: a turn is
+/// acknowledged only once all of it is committed, and a failure leaves nothing that a retry would take
+/// for a duplicate.
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", params(("id" = String, Path)), request_body = MessageIn, security(("bearer" = [])),
     responses((status = 201, description = "Stored", body = MessageOut), (status = 200, description = "Stored before (a retry)", body = MessageOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn append_message(
     State(state): Shared,
     p: Principal,
@@ -897,15 +1075,9 @@ pub async fn append_message(
     ApiJson(input): ApiJson<MessageIn>,
 ) -> Result<(StatusCode, axum::Json<MessageOut>), ApiError> {
     p.require(&[Role::Admin, Role::Agent, Role::Service], "add messages")?;
+    check_id("id", &id)?;
     check_id("client_message_id", &input.client_message_id)?;
     check_text("text", &input.text)?;
-    let row = facts(&state, &p, &id).await?;
-    if row.turn_count as usize >= rapport_engine::MAX_TURNS {
-        return Err(ApiError::Invalid(format!(
-            "the conversation already has {} turns",
-            rapport_engine::MAX_TURNS
-        )));
-    }
     let out = |m: &MessageRow, duplicate: bool, priority: i64, status: &str| MessageOut {
         conversation_id: id.clone(),
         client_message_id: m.client_message_id.clone(),
@@ -915,7 +1087,7 @@ pub async fn append_message(
         priority,
         status: status.to_string(),
     };
-    // A retry is answered by the insert's unique constraint below: no lookup first on the hot path.
+    // The reading is pure and comes first, outside the transaction.
     let policy = state.responder.policy();
     let analysis = (input.role == TurnRole::Customer).then(|| {
         let started = std::time::Instant::now();
@@ -930,56 +1102,12 @@ pub async fn append_message(
             .iter()
             .any(|t| a.sensitive_topics.get(t).is_some_and(|s| s.present()))
     });
-    let discreet = row.discreet || sensitive;
     let analysis_json =
         serde_json::to_string(&analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let stored_text = if discreet {
-        let spans = serde_json::from_str(&analysis_json)
-            .map(|v: Value| sensitive_spans(&v))
-            .unwrap_or_default();
-        discreet_text(&state, &input.text, &spans)
-    } else {
-        input.text.clone()
-    };
-    let (key_id, sealed) = state.keyring.seal(stored_text.as_bytes(), &id);
-    let (message, inserted) = state
-        .store
-        .append(&NewMessage {
-            conversation_id: &id,
-            client_message_id: &input.client_message_id,
-            role: input.role.as_str(),
-            key_id: &key_id,
-            text: &sealed,
-            redacted: discreet,
-            analysis: &analysis_json,
-        })
-        .await?;
-    if !inserted {
-        // A retry (or a concurrent retry that won the race): the stored message, nothing written.
-        return Ok((
-            StatusCode::OK,
-            axum::Json(out(&message, true, row.priority, &row.status)),
-        ));
-    }
-    if sensitive && !row.discreet {
-        // The conversation just became discreet: earlier turns are rewritten redacted.
-        for m in state.store.messages(&id).await? {
-            if m.redacted {
-                continue;
-            }
-            let text = open_text(&state, &m)?;
-            let spans = serde_json::from_str(&m.analysis)
-                .map(|v: Value| sensitive_spans(&v))
-                .unwrap_or_default();
-            let (k, s) = state
-                .keyring
-                .seal(discreet_text(&state, &text, &spans).as_bytes(), &id);
-            state.store.rewrite_message(m.id, &k, &s, true).await?;
-        }
-    }
     let mut signals: Vec<String> = Vec::new();
-    let mut alert = None;
-    let mut handoff = false;
+    let mut wants_handoff = false;
+    let mut self_harm = false;
+    let mut high_distress = false;
     let mut new_priority = -1;
     if let Some(a) = &analysis {
         signals = a
@@ -991,19 +1119,12 @@ pub async fn append_message(
             .collect();
         // Priority follows the latest customer turn (the store keeps an open self-harm alarm at 100).
         new_priority = priority(a, policy.thresholds.high_distress);
-        if signals.iter().any(|s| s == "self_harm_risk") {
-            handoff = true;
-            alert = Some("self_harm_risk");
-        } else if signals.iter().any(|s| s == "human_request") {
-            handoff = true;
-            alert = Some("handoff");
-        } else if a
+        self_harm = signals.iter().any(|s| s == "self_harm_risk");
+        wants_handoff = self_harm || signals.iter().any(|s| s == "human_request");
+        high_distress = a
             .signals
             .get("distress")
-            .is_some_and(|d| d.score >= policy.thresholds.high_distress)
-        {
-            alert = Some("distress_spike");
-        }
+            .is_some_and(|d| d.score >= policy.thresholds.high_distress);
     }
     let summary = analysis.as_ref().map(|a| {
         serde_json::json!({
@@ -1016,27 +1137,83 @@ pub async fn append_message(
         })
         .to_string()
     });
-    let (prio, status, turn_count) = state
+
+    let mut tx = state
         .store
-        .record_turn(&id, handoff, new_priority, discreet, summary.as_deref())
+        .begin_turn(&p.tenant, &id)
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
-    if let Ok(mut cache) = state.conversations.write() {
-        cache.insert(
-            id.clone(),
-            Cached {
-                tenant: p.tenant.clone(),
-                discreet,
-                turn_count,
-                priority: prio,
-                status: status.clone(),
-            },
-        );
+    if let Some(stored) = tx.stored(&input.client_message_id).await? {
+        // A retry: the stored message, nothing written.
+        let (priority, status) = (tx.before.priority, tx.before.status.clone());
+        tx.rollback().await?;
+        return Ok((
+            StatusCode::OK,
+            axum::Json(out(&stored, true, priority, &status)),
+        ));
     }
-    crate::server::mark_stale(&state, &p.tenant, &id);
-    state
-        .appended
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if tx.before.turn_count as usize >= rapport_engine::MAX_TURNS {
+        tx.rollback().await?;
+        return Err(ApiError::Invalid(format!(
+            "the conversation already has {} turns",
+            rapport_engine::MAX_TURNS
+        )));
+    }
+    let discreet = tx.before.discreet || sensitive;
+    let stored_text = if discreet {
+        discreet_text(&state, &input.text, analysis.as_ref().map(sensitive_spans))
+    } else {
+        input.text.clone()
+    };
+    let (key_id, sealed) = state.keyring.seal(stored_text.as_bytes(), &id);
+    if discreet && !tx.before.discreet {
+        // The conversation becomes discreet: its earlier turns are rewritten redacted.
+        for m in tx.messages().await? {
+            if m.redacted {
+                continue;
+            }
+            let text = open_text(&state, &m)?;
+            let spans = (m.role == "customer").then(|| stored_sensitive_spans(&m.analysis));
+            let (k, s) = state
+                .keyring
+                .seal(discreet_text(&state, &text, spans).as_bytes(), &id);
+            tx.rewrite(m.id, &k, &s).await?;
+        }
+    }
+    let message = tx
+        .insert(&NewMessage {
+            conversation_id: &id,
+            client_message_id: &input.client_message_id,
+            role: input.role.as_str(),
+            key_id: &key_id,
+            text: &sealed,
+            redacted: discreet,
+            analysis: &analysis_json,
+        })
+        .await?;
+    // Each alert once: self-harm when the alarm opens, a handoff when the conversation enters the
+    // queue, a distress spike when distress rises past the threshold.
+    let was_distressed = serde_json::from_str::<Value>(&tx.before.summary)
+        .ok()
+        .and_then(|v| v.get("distress").and_then(Value::as_f64))
+        .is_some_and(|d| d >= f64::from(policy.thresholds.high_distress));
+    let alert = if self_harm {
+        (tx.before.priority < 100).then_some("self_harm_risk")
+    } else if wants_handoff {
+        (tx.before.status != "handoff").then_some("handoff")
+    } else if high_distress {
+        (!was_distressed).then_some("distress_spike")
+    } else {
+        None
+    };
+    let (prio, status, _turns) = tx
+        .record(&TurnChange {
+            handoff: wants_handoff,
+            priority: new_priority,
+            discreet,
+            summary: summary.as_deref(),
+        })
+        .await?;
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
         tenant: p.tenant.clone(),
         kind,
@@ -1047,9 +1224,22 @@ pub async fn append_message(
         signals: signals.clone(),
         at: now_ms(),
     };
+    let alert_event = alert.map(|a| event("alert", Some(a)));
+    if let Some(e) = &alert_event {
+        let body = serde_json::to_string(e).map_err(|e| ApiError::Internal(e.to_string()))?;
+        tx.queue_alert(&p.tenant, e.alert.unwrap_or("alert"), &body)
+            .await?;
+    }
+    tx.commit().await?;
+
+    crate::server::mark_stale(&state, &p.tenant, &id);
+    state
+        .appended
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     events::publish(&state, event("turn", None));
-    if let Some(a) = alert {
-        events::publish(&state, event("alert", Some(a)));
+    if let Some(e) = alert_event {
+        events::publish(&state, e);
+        state.outbox.notify_one();
     }
     Ok((
         StatusCode::CREATED,
@@ -1090,12 +1280,7 @@ pub async fn reply(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    let key_id = state.keyring.current_id().to_string();
-    let sealed = response
-        .vault
-        .seal(&state.keyring.vault_key(&key_id)?)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.store.save_vault(&row.id, &key_id, &sealed).await?;
+    // The pseudonym vault stays in memory: nothing reads it back later, so it is not stored.
     if let Some(h) = &response.handoff {
         let status = "handoff";
         let floor = match h.priority {
@@ -1103,23 +1288,25 @@ pub async fn reply(
             rapport_engine::handoff::Priority::High => 80,
             rapport_engine::handoff::Priority::Normal => 0,
         };
-        state.store.mark_handoff(&row.id, floor).await?;
-        forget(&state, Some(&row.id));
+        let event = Event {
+            tenant: p.tenant.clone(),
+            kind: "handoff",
+            alert: Some("handoff"),
+            conversation_id: row.id.clone(),
+            priority: row.priority.max(floor),
+            status: status.into(),
+            signals: response.signals.iter().map(|s| s.to_string()).collect(),
+            at: now_ms(),
+        };
+        let body = serde_json::to_string(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let entered = state
+            .store
+            .mark_handoff(&p.tenant, &row.id, floor, &body)
+            .await?;
         crate::server::mark_stale(&state, &p.tenant, &row.id);
-        if row.status != "handoff" {
-            events::publish(
-                &state,
-                Event {
-                    tenant: p.tenant.clone(),
-                    kind: "handoff",
-                    alert: Some("handoff"),
-                    conversation_id: row.id.clone(),
-                    priority: row.priority,
-                    status: status.into(),
-                    signals: response.signals.iter().map(|s| s.to_string()).collect(),
-                    at: now_ms(),
-                },
-            );
+        if entered {
+            events::publish(&state, event);
+            state.outbox.notify_one();
         }
     }
     Ok(axum::Json(response))
@@ -1166,12 +1353,10 @@ pub async fn erase_customer(
     p.require(&[Role::Admin], "erase customers")?;
     check_id("customer_id", &customer_id)?;
     let counts = state.store.erase_customer(&p.tenant, &customer_id).await?;
-    forget(&state, None);
+    forget_views(&state);
     // Unsaved states of the erased conversations must go too: saving skips conversations that are gone.
     crate::server::save_states(&state, std::time::Duration::ZERO).await;
-    let customer_hash = hex::encode(sha2::Sha256::digest(
-        format!("{}\u{0}{customer_id}", p.tenant).as_bytes(),
-    ));
+    let customer_hash = state.keyring.receipt_hash(&p.tenant, &customer_id);
     state
         .store
         .audit(
@@ -1221,17 +1406,22 @@ pub async fn update_tenant(
             "`retention_days` must be between 1 and 3650".into(),
         ));
     }
+    let mut webhook_secret = None;
     if let Some(url) = &input.webhook_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+        crate::events::check_webhook_url(url, state.settings.allow_private_webhooks)
+            .map_err(ApiError::Invalid)?;
+        let secret = input.webhook_secret.as_deref().unwrap_or("");
+        if !(16..=256).contains(&secret.chars().count()) || secret.chars().any(char::is_control) {
             return Err(ApiError::Invalid(
-                "`webhook_url` must be an http(s) URL".into(),
+                "`webhook_secret` of 16-256 characters without control characters is required with a webhook".into(),
             ));
         }
-        if input.webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
-            return Err(ApiError::Invalid(
-                "`webhook_secret` of at least 16 characters is required with a webhook".into(),
-            ));
-        }
+        // Sealed at rest like message text, bound to the tenant.
+        webhook_secret = Some(
+            state
+                .keyring
+                .seal(secret.as_bytes(), &crate::events::secret_context(&p.tenant)),
+        );
     }
     state
         .store
@@ -1240,7 +1430,7 @@ pub async fn update_tenant(
             &TenantSettings {
                 retention_days: input.retention_days,
                 webhook_url: input.webhook_url.clone(),
-                webhook_secret: input.webhook_secret,
+                webhook_secret,
             },
         )
         .await?;
@@ -1457,10 +1647,10 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "Rapport", description = "The empathy layer for customer conversations: signals, memory, strategy, replies, audit, privacy."),
     paths(healthz, readyz, metrics, analyze, redact, audit, create_conversation, list_conversations, get_conversation,
-        append_message, reply, events, erase_customer, audit_log, update_tenant, me, overview, overview_csv),
+        append_message, reply, events, erase_customer, audit_log, update_tenant, me, revoke_key, overview, overview_csv),
     components(schemas(ErrorBody, crate::error::ErrorDetail, TextIn, RedactIn, RedactOut, TurnIn, TurnRole, AuditIn,
         CreateConversation, ConversationOut, ConversationDetail, TurnOut, MessageIn, MessageOut, ConversationPage,
-        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut, Highlight, Me, OverviewOut, DayMean)),
+        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut, Highlight, Me, OverviewOut, DayMean, TurnsParams)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

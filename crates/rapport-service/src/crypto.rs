@@ -153,6 +153,18 @@ impl Keyring {
             .map_err(|_| CryptoError::Tampered)
     }
 
+    /// The erasure receipt of a customer: HMAC-SHA256 of the customer id under a key derived for the
+    /// tenant from the current master key (a dictionary of likely ids cannot reverse it).
+    pub fn receipt_hash(&self, tenant: &str, customer_id: &str) -> String {
+        let key = self
+            .current
+            .derive(&format!("erasure-receipt\u{0}{tenant}"));
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(customer_id.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// The key that seals pseudonym vaults, derived from the current key.
     pub fn vault_key(&self, key_id: &str) -> Result<rapport_privacy::VaultKey, CryptoError> {
         Ok(rapport_privacy::VaultKey::new(

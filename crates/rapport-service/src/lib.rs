@@ -13,8 +13,17 @@ pub mod store;
 use crypto::Keyring;
 use store::Store;
 
-/// Re-encrypts every message and vault not sealed with the keyring's current key; returns the counts.
-pub async fn rotate(store: &Store, keyring: &Keyring) -> Result<(u64, u64), RotateError> {
+/// What a key rotation re-encrypted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rotated {
+    pub messages: u64,
+    pub vaults: u64,
+    pub secrets: u64,
+}
+
+/// Re-encrypts every message, vault and webhook secret not sealed with the keyring's current key;
+/// returns the counts.
+pub async fn rotate(store: &Store, keyring: &Keyring) -> Result<Rotated, RotateError> {
     let current = keyring.current_id().to_string();
     let mut messages = 0u64;
     loop {
@@ -41,7 +50,21 @@ pub async fn rotate(store: &Store, keyring: &Keyring) -> Result<(u64, u64), Rota
         store.save_vault(&id, &current, &resealed).await?;
         vaults += 1;
     }
-    Ok((messages, vaults))
+    let mut secrets = 0u64;
+    for (tenant, key_id, sealed) in store.webhook_secrets_not_under(&current).await? {
+        let context = events::secret_context(&tenant);
+        let plain = keyring.open(&key_id, &sealed, &context)?;
+        let (key_id, resealed) = keyring.seal(&plain, &context);
+        store
+            .seal_webhook_secret(&tenant, &key_id, &resealed)
+            .await?;
+        secrets += 1;
+    }
+    Ok(Rotated {
+        messages,
+        vaults,
+        secrets,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ use crate::events::Event;
 use crate::store::{KeyRecord, Store};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
@@ -58,6 +59,15 @@ impl Role {
 /// Service settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Webhooks may go to loopback, private and link-local addresses (`RAPPORT_ALLOW_PRIVATE_WEBHOOKS=1`:
+    /// development and tests only).
+    pub allow_private_webhooks: bool,
+    /// A connection must send a request's headers within this time (from when it opens or is idle).
+    pub header_timeout: Duration,
+    /// A request body must keep arriving: at most this long between two pieces of it.
+    pub body_timeout: Duration,
+    /// A connection with no request in flight and no bytes either way for this long is closed.
+    pub idle_timeout: Duration,
     /// Requests per second allowed per API key (bursts up to twice that).
     pub rate_limit_per_second: u32,
     /// How often the retention task runs.
@@ -73,6 +83,10 @@ impl Default for Settings {
             rate_limit_per_second: 5_000,
             retention_interval: Duration::from_secs(3_600),
             refresh_interval: Duration::from_millis(500),
+            allow_private_webhooks: false,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -90,11 +104,17 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub metrics: PrometheusHandle,
     limiter: DefaultKeyedRateLimiter<String>,
-    /// Verified keys by hash, so that a request costs no key lookup in the database.
-    keys: RwLock<HashMap<String, KeyRecord>>,
-    /// What appending a turn needs to know of a conversation, so that it costs no lookup (cleared on
-    /// erasure and retention).
-    pub conversations: RwLock<HashMap<String, Cached>>,
+    /// Verified keys by hash and when they were checked, so that a request costs no key lookup in the
+    /// database; each is checked again after `KEY_TTL` (a revoked key stops working within it).
+    keys: RwLock<HashMap<String, (KeyRecord, Instant)>>,
+    /// Wakes the outbox worker when an alert is queued.
+    pub outbox: tokio::sync::Notify,
+    /// Conversation views (turns, audits, memory, strategy) computed for `GET /v1/conversations/{id}`,
+    /// so that rereading an unchanged conversation costs no engine work (cleared on erasure and
+    /// retention).
+    pub views: Mutex<crate::api::ViewCache>,
+    /// Engine work for conversation views runs on blocking threads, this many at a time.
+    pub view_permits: tokio::sync::Semaphore,
     /// Conversations with new turns whose derived state (metrics, strategy) is stale: id -> tenant.
     pub stale: Mutex<HashMap<String, String>>,
     /// Derived states computed but not saved yet (id -> state JSON and when it was computed): the
@@ -145,14 +165,15 @@ impl AppState {
             detector: rapport_privacy::Detector::new(),
             auditor: rapport_audit::Auditor::new(),
             events: broadcast::channel(1024).0,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: crate::events::webhook_client(settings.allow_private_webhooks),
             metrics: metrics_handle(),
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
             keys: RwLock::new(HashMap::new()),
-            conversations: RwLock::new(HashMap::new()),
+            outbox: tokio::sync::Notify::new(),
+            views: Mutex::new(crate::api::ViewCache::default()),
+            view_permits: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            ),
             stale: Mutex::new(HashMap::new()),
             unsaved: Mutex::new(HashMap::new()),
             appended: AtomicU64::new(0),
@@ -161,15 +182,8 @@ impl AppState {
     }
 }
 
-/// A conversation's facts for the append path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cached {
-    pub tenant: String,
-    pub discreet: bool,
-    pub turn_count: i64,
-    pub priority: i64,
-    pub status: String,
-}
+/// How long a verified key is trusted before it is looked up again (revocation takes effect within it).
+pub const KEY_TTL: Duration = Duration::from_secs(1);
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -209,14 +223,31 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             .filter(|k| !k.is_empty())
             .ok_or(ApiError::MissingKey)?;
         let hash = hash_api_key(key);
-        let cached = state.keys.read().ok().and_then(|k| k.get(&hash).cloned());
+        let cached = state
+            .keys
+            .read()
+            .ok()
+            .and_then(|k| k.get(&hash).cloned())
+            .filter(|(_, checked)| checked.elapsed() < KEY_TTL);
         let record = match cached {
-            Some(r) => r,
+            Some((r, _)) => r,
             None => {
-                let r = state.store.find_key(&hash).await?.ok_or(ApiError::BadKey)?;
+                let Some(r) = state.store.find_key(&hash).await? else {
+                    // Unknown or revoked: forget it (an unknown key never enters the map).
+                    if let Ok(mut keys) = state.keys.write() {
+                        keys.remove(&hash);
+                    }
+                    return Err(ApiError::BadKey);
+                };
                 if let Ok(mut keys) = state.keys.write() {
-                    keys.insert(hash, r.clone());
+                    keys.insert(hash, (r.clone(), Instant::now()));
                 }
+                // When it was last used (at most one write a minute per key), off the request path.
+                let store = state.store.clone();
+                let id = r.id.clone();
+                tokio::spawn(async move {
+                    let _ = store.touch_key(&id, crate::store::now_ms()).await;
+                });
                 r
             }
         };
@@ -238,11 +269,22 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
+    // Only the methods the API knows get a label of their own: a made-up method must not grow the
+    // metrics (unknown routes share `unmatched` the same way).
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("rapport_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
+    metrics::counter!("rapport_http_requests_total", "method" => method, "path" => path.clone(), "status" => status).increment(1);
     metrics::histogram!("rapport_http_request_duration_seconds", "method" => method, "path" => path)
         .record(started.elapsed().as_secs_f64());
     response
@@ -281,12 +323,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit-log", get(api::audit_log))
         .route("/v1/tenant", put(api::update_tenant))
         .route("/v1/me", get(api::me))
+        .route("/v1/keys/{id}", delete(api::revoke_key))
         .route("/v1/overview", get(api::overview))
         .route("/v1/overview.csv", get(api::overview_csv))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.settings.body_timeout,
+        ))
         .with_state(state)
 }
 
@@ -299,9 +345,7 @@ pub fn spawn_retention(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             match state.store.sweep_retention(crate::store::now_ms()).await {
                 Ok(swept) => {
                     if !swept.is_empty() {
-                        if let Ok(mut c) = state.conversations.write() {
-                            c.clear();
-                        }
+                        crate::api::forget_views(&state);
                         save_states(&state, Duration::ZERO).await;
                     }
                     for (tenant, n) in swept {
@@ -427,23 +471,194 @@ pub fn mark_stale(state: &AppState, tenant: &str, id: &str) {
     }
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests (for up to 10 s).
+///
+/// Connections are HTTP/1.1 with timeouts: headers within `header_timeout` (a connection that opens
+/// and sends nothing is closed then), request bodies that stall longer than `body_timeout` are cut, and
+/// a connection idle for `idle_timeout` (no request in flight, no bytes either way) is closed, so
+/// half-open connections cannot pile up.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    match crate::events::seal_plain_secrets(&state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tenants = n, "sealed webhook secrets stored in plain text"),
+        Err(e) => tracing::warn!(error = %e, "could not seal webhook secrets stored in plain text"),
+    }
     let retention = spawn_retention(state.clone());
     let refresher = spawn_refresher(state.clone());
-    let state_for_shutdown = state.clone();
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let outbox = crate::events::spawn_outbox(state.clone());
+    let app = router(state.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let watched = Watched::new(stream);
+        let activity = watched.activity.clone();
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let counter = in_flight.clone();
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let app = app.clone();
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                let response = tower::ServiceExt::oneshot(app, request).await;
+                counter.fetch_sub(1, Ordering::Relaxed);
+                response
+            }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(state.settings.header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(watched), service);
+        let connection = graceful.watch(connection);
+        let idle = state.settings.idle_timeout;
+        tokio::spawn(async move {
+            let watchdog = async {
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tick.tick().await;
+                    if in_flight.load(Ordering::Relaxed) == 0 && activity.quiet_for() >= idle {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = connection => {}
+                // Dropping the connection closes it.
+                () = watchdog => {}
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("shutting down with requests still in flight after 10 s");
+        }
+    }
     retention.abort();
     refresher.abort();
+    outbox.abort();
     let _ = refresher.await;
-    save_states(&state_for_shutdown, Duration::ZERO).await;
-    result
+    save_states(&state, Duration::ZERO).await;
+    Ok(())
+}
+
+/// When a connection last moved a byte.
+#[derive(Debug)]
+struct Activity {
+    started: Instant,
+    /// Milliseconds after `started`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+}
+
+/// A TCP stream that records when it last read or wrote a byte.
+#[derive(Debug)]
+struct Watched {
+    stream: tokio::net::TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl Watched {
+    fn new(stream: tokio::net::TcpStream) -> Self {
+        Self {
+            stream,
+            activity: Arc::new(Activity {
+                started: Instant::now(),
+                last: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.stream).poll_read(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.touch();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.stream).poll_write(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

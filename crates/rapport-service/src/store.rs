@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyPool, Row, Transaction};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,66 @@ pub struct ErasureCounts {
 pub struct TenantSettings {
     pub retention_days: i64,
     pub webhook_url: Option<String>,
-    pub webhook_secret: Option<String>,
+    /// The webhook secret sealed under the master key: `(key id, nonce || ciphertext)`.
+    pub webhook_secret: Option<(String, Vec<u8>)>,
+}
+
+/// An API key as `rapport keys list` shows it (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub tenant: String,
+    pub role: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a conversation was before a turn is appended to it (read under the transaction's row lock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Before {
+    pub status: String,
+    pub priority: i64,
+    pub discreet: bool,
+    pub turn_count: i64,
+    /// JSON: the summary of the latest customer turn.
+    pub summary: String,
+}
+
+/// What appending a turn changes in its conversation.
+#[derive(Debug, Clone, Default)]
+pub struct TurnChange<'a> {
+    /// Raise the status to `handoff` (never back).
+    pub handoff: bool,
+    /// The new priority; negative leaves it, and an open self-harm alarm (100) is kept.
+    pub priority: i64,
+    /// Make the conversation discreet (never back).
+    pub discreet: bool,
+    /// The new summary, when the turn is a customer's.
+    pub summary: Option<&'a str>,
+}
+
+/// An alert waiting in the outbox for the tenant's webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxAlert {
+    pub id: i64,
+    pub tenant: String,
+    pub conversation_id: String,
+    pub alert: String,
+    /// JSON: the event as it is POSTed.
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+/// Appending a turn: one transaction that holds the conversation's row (PostgreSQL: `FOR UPDATE`;
+/// SQLite: the single writer connection), so that the turn limit, the counts, the status and the alerts
+/// it raises are committed together with the message, or not at all.
+#[derive(Debug)]
+pub struct TurnTx {
+    tx: Transaction<'static, Any>,
+    pub before: Before,
+    conversation_id: String,
 }
 
 fn conversation(row: &AnyRow) -> Result<ConversationRow> {
@@ -205,8 +264,10 @@ impl Store {
                 (sqlite(4).connect(&url).await?, writer)
             }
             Backend::Postgres => {
+                // Fail fast when the database is down: a request answers 503 within 2 s instead of
+                // queueing for a connection that cannot come.
                 let pool = AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(Duration::from_millis(1_500))
                     .max_connections(16)
                     .connect(&url)
                     .await?;
@@ -257,32 +318,89 @@ impl Store {
 
     pub async fn tenant(&self, tenant: &str) -> Result<TenantSettings> {
         let row = sqlx::query(
-            "SELECT retention_days, webhook_url, webhook_secret FROM tenants WHERE id = $1",
+            "SELECT retention_days, webhook_url, webhook_secret_key_id, webhook_secret_sealed FROM tenants WHERE id = $1",
         )
         .bind(tenant)
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
-            Some(r) => TenantSettings {
-                retention_days: r.try_get("retention_days")?,
-                webhook_url: r.try_get("webhook_url")?,
-                webhook_secret: r.try_get("webhook_secret")?,
-            },
+            Some(r) => {
+                let key_id: Option<String> = r.try_get("webhook_secret_key_id")?;
+                let sealed: Option<Vec<u8>> = r.try_get("webhook_secret_sealed")?;
+                TenantSettings {
+                    retention_days: r.try_get("retention_days")?,
+                    webhook_url: r.try_get("webhook_url")?,
+                    webhook_secret: key_id.zip(sealed),
+                }
+            }
             None => TenantSettings::default(),
         })
     }
 
     pub async fn set_tenant(&self, tenant: &str, settings: &TenantSettings) -> Result<()> {
+        let (key_id, sealed) = settings.webhook_secret.clone().unzip();
         sqlx::query(
-            "UPDATE tenants SET retention_days = $1, webhook_url = $2, webhook_secret = $3 WHERE id = $4",
+            "UPDATE tenants SET retention_days = $1, webhook_url = $2, webhook_secret = NULL, webhook_secret_key_id = $3, webhook_secret_sealed = $4 WHERE id = $5",
         )
         .bind(settings.retention_days)
         .bind(settings.webhook_url.clone())
-        .bind(settings.webhook_secret.clone())
+        .bind(key_id)
+        .bind(sealed)
         .bind(tenant)
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    /// Webhook secrets still stored in plain text (written before secrets were sealed): `(tenant, secret)`.
+    pub async fn plain_webhook_secrets(&self) -> Result<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT id, webhook_secret FROM tenants WHERE webhook_secret IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("webhook_secret")?)))
+            .collect()
+    }
+
+    /// Replaces a tenant's webhook secret by its sealed form (and empties the plaintext column).
+    pub async fn seal_webhook_secret(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        sealed: &[u8],
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE tenants SET webhook_secret = NULL, webhook_secret_key_id = $1, webhook_secret_sealed = $2 WHERE id = $3",
+        )
+        .bind(key_id)
+        .bind(sealed.to_vec())
+        .bind(tenant)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Tenants whose webhook secret is sealed with a key other than `current` (for rotation).
+    pub async fn webhook_secrets_not_under(
+        &self,
+        current: &str,
+    ) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let rows = sqlx::query(
+            "SELECT id, webhook_secret_key_id, webhook_secret_sealed FROM tenants WHERE webhook_secret_sealed IS NOT NULL AND webhook_secret_key_id <> $1",
+        )
+        .bind(current)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("webhook_secret_key_id")?,
+                    r.try_get("webhook_secret_sealed")?,
+                ))
+            })
+            .collect()
     }
 
     /// Stores a key's hash; returns the key id.
@@ -302,11 +420,14 @@ impl Store {
         Ok(id)
     }
 
+    /// The key with this hash, unless it was revoked.
     pub async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>> {
-        let row = sqlx::query("SELECT id, tenant_id, role FROM api_keys WHERE key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(KeyRecord {
                 id: r.try_get("id")?,
@@ -317,27 +438,94 @@ impl Store {
         .transpose()
     }
 
+    /// Records that a key was used (at most once a minute per key).
+    pub async fn touch_key(&self, id: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// A tenant's keys (all tenants' with `None`), oldest first.
+    pub async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<KeyInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, role, created_at, last_used_at, revoked_at FROM api_keys WHERE ($1 = '' OR tenant_id = $1) ORDER BY created_at, id",
+        )
+        .bind(tenant.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyInfo {
+                    id: r.try_get("id")?,
+                    tenant: r.try_get("tenant_id")?,
+                    role: r.try_get("role")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a key (of `tenant` only, when given); false when there is no such key that is not revoked
+    /// already.
+    pub async fn revoke_key(&self, id: &str, tenant: Option<&str>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND ($3 = '' OR tenant_id = $3) AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .bind(tenant.unwrap_or(""))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Creates a conversation; with an idempotency key, a second create with the same key makes nothing
+    /// and returns the first one. Returns the row and whether it is new.
     pub async fn create_conversation(
         &self,
         id: &str,
         tenant: &str,
         customer_id: &str,
         channel: &str,
-    ) -> Result<ConversationRow> {
+        idempotency_key: Option<&str>,
+    ) -> Result<(ConversationRow, bool)> {
         let now = now_ms();
-        sqlx::query(
-            "INSERT INTO conversations (id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, created_at, updated_at) VALUES ($1, $2, $3, $4, 'open', 0, 0, 0, '{}', $5, $5)",
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, created_at, updated_at, idempotency_key) VALUES ($1, $2, $3, $4, 'open', 0, 0, 0, '{}', $5, $5, $6) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
         )
         .bind(id)
         .bind(tenant)
         .bind(customer_id)
         .bind(channel)
         .bind(now)
+        .bind(idempotency_key)
         .execute(&self.writer)
-        .await?;
-        self.conversation(tenant, id)
-            .await?
-            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+        .await?
+        .rows_affected()
+            > 0;
+        let row = if inserted {
+            self.conversation(tenant, id).await?
+        } else {
+            let found = sqlx::query(&format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND c.idempotency_key = $2"
+            ))
+            .bind(tenant)
+            .bind(idempotency_key)
+            .fetch_optional(&self.pool)
+            .await?;
+            found.as_ref().map(conversation).transpose()?
+        };
+        Ok((
+            row.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?,
+            inserted,
+        ))
     }
 
     /// A conversation of `tenant` (another tenant's is `None`).
@@ -362,62 +550,37 @@ impl Store {
         rows.iter().map(message).collect()
     }
 
-    /// The message with this client id, if it was stored before.
-    pub async fn message_by_client_id(
-        &self,
-        conversation_id: &str,
-        client_message_id: &str,
-    ) -> Result<Option<MessageRow>> {
+    /// Starts appending a turn to a conversation of `tenant`: locks its row and reads what it was.
+    /// `None` when there is no such conversation.
+    pub async fn begin_turn(&self, tenant: &str, id: &str) -> Result<Option<TurnTx>> {
+        let mut tx = self.writer.begin().await?;
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
         let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND client_message_id = $2"
+            "SELECT status, priority, discreet, turn_count, summary FROM conversations WHERE id = $1 AND tenant_id = $2{lock}"
         ))
-        .bind(conversation_id)
-        .bind(client_message_id)
-        .fetch_optional(&self.pool)
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.as_ref().map(message).transpose()
-    }
-
-    /// Appends a message unless one with the same client id exists; returns the stored message and
-    /// whether it is new. The insert is committed before this returns.
-    pub async fn append(&self, m: &NewMessage<'_>) -> Result<(MessageRow, bool)> {
-        let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO messages (conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation_id, client_message_id) DO NOTHING RETURNING id",
-        )
-        .bind(m.conversation_id)
-        .bind(m.client_message_id)
-        .bind(m.role)
-        .bind(m.key_id)
-        .bind(m.text.to_vec())
-        .bind(i64::from(m.redacted))
-        .bind(m.analysis)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await?;
-        match inserted {
-            Some(row) => Ok((
-                MessageRow {
-                    id: row.try_get("id")?,
-                    conversation_id: m.conversation_id.to_string(),
-                    client_message_id: m.client_message_id.to_string(),
-                    role: m.role.to_string(),
-                    key_id: m.key_id.to_string(),
-                    text: m.text.to_vec(),
-                    redacted: m.redacted,
-                    analysis: m.analysis.to_string(),
-                    created_at: now,
-                },
-                true,
-            )),
-            None => {
-                let stored = self
-                    .message_by_client_id(m.conversation_id, m.client_message_id)
-                    .await?
-                    .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
-                Ok((stored, false))
-            }
-        }
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let before = Before {
+            status: row.try_get("status")?,
+            priority: row.try_get("priority")?,
+            discreet: row.try_get::<i64, _>("discreet")? != 0,
+            turn_count: row.try_get("turn_count")?,
+            summary: row.try_get("summary")?,
+        };
+        Ok(Some(TurnTx {
+            tx,
+            before,
+            conversation_id: id.to_string(),
+        }))
     }
 
     /// Rewrites a message's text (discreet mode redacting earlier turns; key rotation).
@@ -436,39 +599,6 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
-    }
-
-    /// Records one more turn: counts it, raises the status to `handoff` when asked (never back), keeps a
-    /// priority of 100 (an open self-harm alarm) and otherwise sets `priority` (negative: unchanged),
-    /// makes the conversation discreet when asked (never back), and replaces the summary when given.
-    /// Returns the new (priority, status, turn count); `None` if the conversation is gone.
-    pub async fn record_turn(
-        &self,
-        id: &str,
-        handoff: bool,
-        priority: i64,
-        discreet: bool,
-        summary: Option<&str>,
-    ) -> Result<Option<(i64, String, i64)>> {
-        let row = sqlx::query(
-            "UPDATE conversations SET status = CASE WHEN $1 = 1 THEN 'handoff' ELSE status END, priority = CASE WHEN priority >= 100 OR $2 < 0 THEN priority ELSE $2 END, discreet = CASE WHEN discreet = 1 OR $3 = 1 THEN 1 ELSE 0 END, turn_count = turn_count + 1, summary = CASE WHEN $4 = '' THEN summary ELSE $4 END, updated_at = $5 WHERE id = $6 RETURNING priority, status, turn_count",
-        )
-        .bind(i64::from(handoff))
-        .bind(priority)
-        .bind(i64::from(discreet))
-        .bind(summary.unwrap_or(""))
-        .bind(now_ms())
-        .bind(id)
-        .fetch_optional(&self.writer)
-        .await?;
-        row.map(|r| {
-            Ok((
-                r.try_get("priority")?,
-                r.try_get("status")?,
-                r.try_get("turn_count")?,
-            ))
-        })
-        .transpose()
     }
 
     /// Saves conversations' derived states (metrics and strategy, JSON) in one transaction; a
@@ -532,16 +662,96 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("channel")?)).collect()
     }
 
-    /// Puts a conversation in the handoff queue with at least `priority`.
-    pub async fn mark_handoff(&self, id: &str, priority: i64) -> Result<()> {
+    /// Puts a conversation of `tenant` in the handoff queue with at least `priority`. When it was not
+    /// in the queue yet, the `handoff` alert (`body`, JSON) is queued for the webhook in the same
+    /// transaction. Returns whether it entered the queue now.
+    pub async fn mark_handoff(
+        &self,
+        tenant: &str,
+        id: &str,
+        priority: i64,
+        body: &str,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let now = now_ms();
+        let entered = sqlx::query(
+            "UPDATE conversations SET status = 'handoff', updated_at = $1 WHERE id = $2 AND tenant_id = $3 AND status <> 'handoff'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
         sqlx::query(
-            "UPDATE conversations SET status = 'handoff', priority = CASE WHEN priority > $1 THEN priority ELSE $1 END, updated_at = $2 WHERE id = $3",
+            "UPDATE conversations SET priority = CASE WHEN priority > $1 THEN priority ELSE $1 END, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
         )
         .bind(priority)
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
-        .execute(&self.writer)
+        .bind(tenant)
+        .execute(&mut *tx)
         .await?;
+        if entered {
+            queue_alert(&mut tx, tenant, id, "handoff", body).await?;
+        }
+        tx.commit().await?;
+        Ok(entered)
+    }
+
+    /// Claims up to `limit` alerts due for delivery: each is leased for `lease_ms` (an instance that dies
+    /// mid-delivery leaves it to be retried after that).
+    pub async fn claim_alerts(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxAlert>> {
+        let now = now_ms();
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE alert_outbox SET next_attempt_at = $1 WHERE id IN (SELECT id FROM alert_outbox WHERE done_at IS NULL AND next_attempt_at <= $2 ORDER BY id LIMIT $3{lock}) RETURNING id, tenant_id, conversation_id, alert, body, attempts"
+        ))
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?;
+        let mut alerts: Vec<OutboxAlert> = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxAlert {
+                    id: r.try_get("id")?,
+                    tenant: r.try_get("tenant_id")?,
+                    conversation_id: r.try_get("conversation_id")?,
+                    alert: r.try_get("alert")?,
+                    body: r.try_get("body")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        alerts.sort_by_key(|a| a.id);
+        Ok(alerts)
+    }
+
+    /// Ends an alert's delivery (delivered, given up, or no webhook to deliver to).
+    pub async fn finish_alert(&self, id: i64, attempts: i64) -> Result<()> {
+        sqlx::query("UPDATE alert_outbox SET done_at = $1, attempts = $2 WHERE id = $3")
+            .bind(now_ms())
+            .bind(attempts)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Schedules another attempt at an alert.
+    pub async fn retry_alert(&self, id: i64, attempts: i64, at: i64) -> Result<()> {
+        sqlx::query("UPDATE alert_outbox SET attempts = $1, next_attempt_at = $2 WHERE id = $3")
+            .bind(attempts)
+            .bind(at)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -596,12 +806,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected() as i64;
-            counts.webhook_deliveries +=
-                sqlx::query("DELETE FROM webhook_deliveries WHERE conversation_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected() as i64;
+            for table in ["webhook_deliveries", "alert_outbox"] {
+                counts.webhook_deliveries +=
+                    sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64;
+            }
             sqlx::query("DELETE FROM conversation_states WHERE conversation_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -637,7 +849,12 @@ impl Store {
             let id: String = row.try_get("id")?;
             let tenant: String = row.try_get("tenant_id")?;
             let mut tx = self.writer.begin().await?;
-            for table in ["messages", "webhook_deliveries", "conversation_states"] {
+            for table in [
+                "messages",
+                "webhook_deliveries",
+                "alert_outbox",
+                "conversation_states",
+            ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE conversation_id = $1"))
                     .bind(&id)
                     .execute(&mut *tx)
@@ -770,6 +987,7 @@ impl Store {
             "messages",
             "audit_log",
             "webhook_deliveries",
+            "alert_outbox",
         ];
         if !allowed.contains(&table) {
             return Ok(0);
@@ -779,4 +997,126 @@ impl Store {
             .await?
             .try_get("n")?)
     }
+}
+
+impl TurnTx {
+    /// The message stored before with this client id, if any (a retry).
+    pub async fn stored(&mut self, client_message_id: &str) -> Result<Option<MessageRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND client_message_id = $2"
+        ))
+        .bind(&self.conversation_id)
+        .bind(client_message_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(message).transpose()
+    }
+
+    /// The conversation's messages so far.
+    pub async fn messages(&mut self) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id"
+        ))
+        .bind(&self.conversation_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(message).collect()
+    }
+
+    /// Rewrites an earlier message's text (the conversation became discreet).
+    pub async fn rewrite(&mut self, id: i64, key_id: &str, text: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE messages SET key_id = $1, text = $2, redacted = 1 WHERE id = $3")
+            .bind(key_id)
+            .bind(text.to_vec())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts the message (its client id is new: checked with [`TurnTx::stored`] under the lock).
+    pub async fn insert(&mut self, m: &NewMessage<'_>) -> Result<MessageRow> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO messages (conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&self.conversation_id)
+        .bind(m.client_message_id)
+        .bind(m.role)
+        .bind(m.key_id)
+        .bind(m.text.to_vec())
+        .bind(i64::from(m.redacted))
+        .bind(m.analysis)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(MessageRow {
+            id: row.try_get("id")?,
+            conversation_id: self.conversation_id.clone(),
+            client_message_id: m.client_message_id.to_string(),
+            role: m.role.to_string(),
+            key_id: m.key_id.to_string(),
+            text: m.text.to_vec(),
+            redacted: m.redacted,
+            analysis: m.analysis.to_string(),
+            created_at: now,
+        })
+    }
+
+    /// Counts the turn and applies `change`; returns the new (priority, status, turn count).
+    pub async fn record(&mut self, change: &TurnChange<'_>) -> Result<(i64, String, i64)> {
+        let row = sqlx::query(
+            "UPDATE conversations SET status = CASE WHEN $1 = 1 THEN 'handoff' ELSE status END, priority = CASE WHEN priority >= 100 OR $2 < 0 THEN priority ELSE $2 END, discreet = CASE WHEN discreet = 1 OR $3 = 1 THEN 1 ELSE 0 END, turn_count = turn_count + 1, summary = CASE WHEN $4 = '' THEN summary ELSE $4 END, updated_at = $5 WHERE id = $6 RETURNING priority, status, turn_count",
+        )
+        .bind(i64::from(change.handoff))
+        .bind(change.priority)
+        .bind(i64::from(change.discreet))
+        .bind(change.summary.unwrap_or(""))
+        .bind(now_ms())
+        .bind(&self.conversation_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((
+            row.try_get("priority")?,
+            row.try_get("status")?,
+            row.try_get("turn_count")?,
+        ))
+    }
+
+    /// Queues an alert for the tenant's webhook, delivered once this transaction commits.
+    pub async fn queue_alert(&mut self, tenant: &str, alert: &str, body: &str) -> Result<()> {
+        queue_alert(&mut self.tx, tenant, &self.conversation_id, alert, body).await
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives the turn up: nothing of it is written.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+async fn queue_alert(
+    tx: &mut Transaction<'static, Any>,
+    tenant: &str,
+    conversation_id: &str,
+    alert: &str,
+    body: &str,
+) -> Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO alert_outbox (tenant_id, conversation_id, alert, body, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $5)",
+    )
+    .bind(tenant)
+    .bind(conversation_id)
+    .bind(alert)
+    .bind(body)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

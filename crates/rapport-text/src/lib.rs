@@ -187,9 +187,28 @@ pub fn utc_date(unix_ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The UTC time (`YYYY-MM-DDTHH:MM:SSZ`) of a Unix time in milliseconds.
+pub fn utc_time(unix_ms: i64) -> String {
+    let seconds = unix_ms.div_euclid(1_000).rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        utc_date(unix_ms),
+        seconds / 3_600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_time_reads_unix_milliseconds() {
+        assert_eq!(utc_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_time(1_796_400_000_000), "2026-12-04T16:00:00Z");
+        assert_eq!(utc_time(-1_000), "1969-12-31T23:59:59Z");
+    }
 
     fn words(text: &str) -> Vec<&str> {
         tokens(text).map(|t| t.text).collect()

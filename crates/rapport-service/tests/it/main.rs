@@ -1,7 +1,7 @@
 //! The storage suite, run against SQLite always and against PostgreSQL when `RAPPORT_TEST_POSTGRES_URL`
 //! is set (CI sets it and fails if it is missing).
 
-use rapport_service::store::{NewMessage, Store, TenantSettings};
+use rapport_service::store::{MessageRow, NewMessage, Store, TenantSettings, TurnChange};
 use sqlx::Row;
 
 fn unique(prefix: &str) -> String {
@@ -12,6 +12,32 @@ fn unique(prefix: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     )
+}
+
+/// Appends a message in its own turn transaction the way the API does: a retry returns the stored one.
+async fn append(
+    store: &Store,
+    tenant: &str,
+    m: &NewMessage<'_>,
+    change: &TurnChange<'_>,
+) -> Option<(MessageRow, bool, (i64, String, i64))> {
+    let mut tx = store
+        .begin_turn(tenant, m.conversation_id)
+        .await
+        .expect("begin")?;
+    if let Some(stored) = tx.stored(m.client_message_id).await.expect("stored") {
+        let before = (
+            tx.before.priority,
+            tx.before.status.clone(),
+            tx.before.turn_count,
+        );
+        tx.rollback().await.expect("rollback");
+        return Some((stored, false, before));
+    }
+    let row = tx.insert(m).await.expect("insert");
+    let after = tx.record(change).await.expect("record");
+    tx.commit().await.expect("commit");
+    Some((row, true, after))
 }
 
 async fn suite(store: &Store) {
@@ -45,13 +71,49 @@ async fn suite(store: &Store) {
         .await
         .expect("find")
         .is_none());
+    store
+        .touch_key(&id, rapport_service::store::now_ms())
+        .await
+        .expect("touch");
+    let listed = store.list_keys(Some(&tenant)).await.expect("list keys");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at.is_some() && listed[0].revoked_at.is_none());
+    assert!(store
+        .list_keys(Some(&other))
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(
+        !store.revoke_key(&id, Some(&other)).await.expect("revoke"),
+        "another tenant cannot revoke it"
+    );
+    assert!(store.revoke_key(&id, Some(&tenant)).await.expect("revoke"));
+    assert!(store.find_key(&hash).await.expect("find").is_none());
+    assert!(!store.revoke_key(&id, None).await.expect("twice"));
 
     let conv = unique("c");
     let customer = unique("cust");
     store
-        .create_conversation(&conv, &tenant, &customer, "chat")
+        .create_conversation(&conv, &tenant, &customer, "chat", None)
         .await
         .expect("conversation");
+    // An idempotency key makes one conversation however often the create is retried.
+    let keyed = unique("k");
+    let (first_create, created) = store
+        .create_conversation(&keyed, &tenant, "idem", "chat", Some("create-1"))
+        .await
+        .expect("keyed");
+    assert!(created);
+    let (again_create, created_again) = store
+        .create_conversation(&unique("k"), &tenant, "idem", "chat", Some("create-1"))
+        .await
+        .expect("keyed retry");
+    assert!(!created_again);
+    assert_eq!(again_create.id, first_create.id);
+    store
+        .erase_customer(&tenant, "idem")
+        .await
+        .expect("erase the keyed one");
     assert!(
         store
             .conversation(&other, &conv)
@@ -76,8 +138,29 @@ async fn suite(store: &Store) {
         redacted: false,
         analysis: "null",
     };
-    let (first, new) = store.append(&message("m1")).await.expect("append");
+    let (first, new, counted) = append(
+        store,
+        &tenant,
+        &message("m1"),
+        &TurnChange {
+            handoff: true,
+            priority: 90,
+            discreet: true,
+            summary: Some("{\"signals\":[]}"),
+        },
+    )
+    .await
+    .expect("conversation exists");
     assert!(new);
+    assert_eq!(counted, (90, "handoff".to_string(), 1));
+    assert!(
+        store
+            .begin_turn(&other, &conv)
+            .await
+            .expect("begin")
+            .is_none(),
+        "another tenant cannot append"
+    );
 
     // Derived state for the dashboard: saved per conversation, read back by range and channel.
     assert_eq!(row.state, "{}", "no state until the refresher computes one");
@@ -114,10 +197,27 @@ async fn suite(store: &Store) {
         .expect("states")
         .is_empty());
     assert_eq!(store.channels(&tenant).await.expect("channels"), ["chat"]);
-    let (again, new_again) = store.append(&message("m1")).await.expect("retry");
+    let (again, new_again, _) = append(store, &tenant, &message("m1"), &TurnChange::default())
+        .await
+        .expect("retry");
     assert!(!new_again, "a retry writes nothing");
     assert_eq!(first.id, again.id);
-    store.append(&message("m2")).await.expect("append");
+    let (_, _, counted) = append(
+        store,
+        &tenant,
+        &message("m2"),
+        &TurnChange {
+            priority: -1,
+            ..TurnChange::default()
+        },
+    )
+    .await
+    .expect("append");
+    assert_eq!(
+        counted,
+        (90, "handoff".to_string(), 2),
+        "handoff and priority stay"
+    );
     let messages = store.messages(&conv).await.expect("messages");
     assert_eq!(
         messages
@@ -128,31 +228,58 @@ async fn suite(store: &Store) {
     );
     assert_eq!(messages[0].text, b"sealed bytes");
 
-    let recorded = store
-        .record_turn(&conv, true, 90, true, Some("{\"signals\":[]}"))
+    // Entering the handoff queue queues one alert; being in it already queues none.
+    assert!(!store
+        .mark_handoff(&tenant, &conv, 95, "{}")
         .await
-        .expect("record");
-    assert_eq!(recorded, Some((90, "handoff".to_string(), 1)));
-    let recorded = store
-        .record_turn(&conv, false, -1, false, None)
-        .await
-        .expect("record");
-    assert_eq!(
-        recorded,
-        Some((90, "handoff".to_string(), 2)),
-        "handoff and priority stay"
-    );
-    store.mark_handoff(&conv, 95).await.expect("handoff");
-    assert!(store
-        .record_turn("nope", false, 1, false, None)
-        .await
-        .expect("record")
-        .is_none());
+        .expect("handoff"));
     let low = unique("c");
     store
-        .create_conversation(&low, &tenant, &unique("cust"), "email")
+        .create_conversation(&low, &tenant, &unique("cust"), "email", None)
         .await
         .expect("second");
+    assert!(store
+        .mark_handoff(&tenant, &low, 10, r#"{"alert":"handoff"}"#)
+        .await
+        .expect("handoff"));
+    let claimed = store.claim_alerts(16, 30_000).await.expect("claim");
+    let mine: Vec<_> = claimed
+        .iter()
+        .filter(|a| a.conversation_id == low)
+        .collect();
+    assert_eq!(mine.len(), 1, "{claimed:?}");
+    assert!(
+        store
+            .claim_alerts(16, 30_000)
+            .await
+            .expect("claim")
+            .iter()
+            .all(|a| a.conversation_id != low),
+        "a claimed alert is leased"
+    );
+    store.retry_alert(mine[0].id, 1, 0).await.expect("retry");
+    let again = store.claim_alerts(16, 30_000).await.expect("claim");
+    assert!(again.iter().any(|a| a.id == mine[0].id && a.attempts == 1));
+    store.finish_alert(mine[0].id, 2).await.expect("finish");
+    sqlx::query("UPDATE alert_outbox SET next_attempt_at = 0 WHERE id = $1")
+        .bind(mine[0].id)
+        .execute(store.pool())
+        .await
+        .expect("due");
+    assert!(
+        store
+            .claim_alerts(16, 30_000)
+            .await
+            .expect("claim")
+            .iter()
+            .all(|a| a.id != mine[0].id),
+        "a finished alert is not delivered again"
+    );
+    sqlx::query("UPDATE conversations SET status = 'open', priority = 0 WHERE id = $1")
+        .bind(&low)
+        .execute(store.pool())
+        .await
+        .expect("reopen");
     let listed = store.list(&tenant, None, None, 10, 0).await.expect("list");
     assert_eq!(
         listed.first().map(|c| c.id.as_str()),
@@ -248,12 +375,25 @@ async fn suite(store: &Store) {
             &tenant,
             &TenantSettings {
                 retention_days: 1,
-                webhook_url: None,
-                webhook_secret: None,
+                webhook_url: Some("https://hooks.example.com/x".into()),
+                webhook_secret: Some(("k1".into(), b"sealed secret".to_vec())),
             },
         )
         .await
         .expect("settings");
+    let settings = store.tenant(&tenant).await.expect("tenant");
+    assert_eq!(
+        settings.webhook_secret,
+        Some(("k1".to_string(), b"sealed secret".to_vec()))
+    );
+    assert_eq!(
+        store
+            .webhook_secrets_not_under("k2")
+            .await
+            .expect("secrets")[0]
+            .0,
+        tenant
+    );
     let swept = store
         .sweep_retention(rapport_service::store::now_ms() + 2 * 86_400_000)
         .await

@@ -407,10 +407,23 @@ pub async fn analyze(
     ApiJson(input): ApiJson<TextIn>,
 ) -> Result<axum::Json<rapport_signals::Analysis>, ApiError> {
     check_text("text", &input.text)?;
-    let started = std::time::Instant::now();
-    let analysis = state.engine.analyzer().analyze(&input.text);
-    metrics::histogram!("rapport_analysis_seconds").record(started.elapsed().as_secs_f64());
-    Ok(axum::Json(analysis))
+    Ok(axum::Json(analyze_off_runtime(&state, input.text).await?))
+}
+
+/// Analyses a message on a blocking thread (engine work never runs on the async workers).
+async fn analyze_off_runtime(
+    state: &Arc<AppState>,
+    text: String,
+) -> Result<rapport_signals::Analysis, ApiError> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let analysis = engine.analyzer().analyze(&text);
+        metrics::histogram!("rapport_analysis_seconds").record(started.elapsed().as_secs_f64());
+        analysis
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Finds personal data and redacts, masks or hashes it.
@@ -468,17 +481,23 @@ pub async fn audit(
     }
     let history: Vec<Turn> = input
         .history
-        .iter()
+        .into_iter()
         .map(|t| Turn {
             role: t.role.engine(),
-            text: t.text.clone(),
+            text: t.text,
         })
         .collect();
-    let policy = state.responder.policy().audit_policy(Vec::new());
-    let audit = state
-        .auditor
-        .audit(&input.customer, &input.reply, &history, &policy)
-        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    // Up to 1,000 turns of history: engine work, on a blocking thread.
+    let worker = state.clone();
+    let audit = tokio::task::spawn_blocking(move || {
+        let policy = worker.responder.policy().audit_policy(Vec::new());
+        worker
+            .auditor
+            .audit(&input.customer, &input.reply, &history, &policy)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Invalid(e.to_string()))?;
     Ok(axum::Json(audit))
 }
 
@@ -1089,12 +1108,10 @@ pub async fn append_message(
     };
     // The reading is pure and comes first, outside the transaction.
     let policy = state.responder.policy();
-    let analysis = (input.role == TurnRole::Customer).then(|| {
-        let started = std::time::Instant::now();
-        let a = state.engine.analyzer().analyze(&input.text);
-        metrics::histogram!("rapport_analysis_seconds").record(started.elapsed().as_secs_f64());
-        a
-    });
+    let analysis = match input.role {
+        TurnRole::Customer => Some(analyze_off_runtime(&state, input.text.clone()).await?),
+        _ => None,
+    };
     let sensitive = analysis.as_ref().is_some_and(|a| {
         policy
             .discreet

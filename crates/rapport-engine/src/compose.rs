@@ -385,8 +385,9 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         } else {
             format!(" about {sit}")
         };
+        let when = promised(&policy.commitments.handoff_reply, "as soon as they can");
         w.line(format!(
-            "I'll connect you with a colleague on our team now, {why}. I've passed on everything you've told me{about}, so you won't need to repeat yourself, and they'll reply here within 15 minutes."
+            "I'll connect you with a colleague on our team now, {why}. I've passed on everything you've told me{about}, so you won't need to repeat yourself, and they'll reply here {when}."
         ));
     }
 
@@ -416,10 +417,11 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
     }
 
     if has(MoveKind::Reassure) && !has(MoveKind::Handoff) {
+        let when = promised(&policy.commitments.update, "as soon as there's news");
         w.line(vary(
             &[
-                "You're in good hands: I'll keep this open until it's fixed, and we'll update you here within 24 hours.",
-                "You don't need to do anything else right now; we'll keep you posted here within 24 hours.",
+                &format!("You're in good hands: I'll keep this open until it's fixed, and we'll update you here {when}."),
+                &format!("You don't need to do anything else right now; we'll keep you posted here {when}."),
             ],
             &earlier,
             replies,
@@ -571,11 +573,12 @@ fn inform(
                         .iter()
                         .any(|g| lower.starts_with(g))
             });
+        let when = promised(&ctx.policy.commitments.support_reply, "as soon as they can");
         match need {
             Some(need) => w.line(format!(
-                "I've passed this to our support team with the details ({need}); they'll look into it and reply here within 1 working day."
+                "I've passed this to our support team with the details ({need}); they'll look into it and reply here {when}."
             )),
-            None => w.line("I've shared this with our support team; they'll look into it and reply here within 1 working day."),
+            None => w.line(format!("I've shared this with our support team; they'll look into it and reply here {when}.")),
         }
         return;
     };
@@ -726,5 +729,14 @@ mod tests {
             v[1]
         );
         assert_eq!(vary(&v, &[], 1), v[1]);
+    }
+}
+
+/// A response time the company committed to, or `otherwise` when it named none: the composer never
+/// invents a deadline.
+fn promised<'a>(committed: &'a str, otherwise: &'a str) -> &'a str {
+    match committed.trim() {
+        "" => otherwise,
+        time => time,
     }
 }

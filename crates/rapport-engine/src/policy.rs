@@ -194,11 +194,25 @@ pub struct KnowledgeBase {
     pub path: String,
 }
 
+/// The response times the company commits to, in its own words. The composer promises these and no
+/// others: an empty one names no time ("as soon as they can").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Commitments {
+    /// When a colleague answers after a handoff, e.g. "within 15 minutes".
+    pub handoff_reply: String,
+    /// When a customer with an open problem hears from us next, e.g. "within 24 hours".
+    pub update: String,
+    /// When the support team answers a message passed on to it, e.g. "within 1 working day".
+    pub support_reply: String,
+}
+
 /// A company's policy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub brand: Brand,
+    pub commitments: Commitments,
     pub thresholds: Thresholds,
     pub escalation: Escalation,
     pub safety: Safety,
@@ -234,6 +248,18 @@ impl Policy {
                 why: why.to_string(),
             })
         };
+        for (key, value) in [
+            ("commitments.handoff_reply", &self.commitments.handoff_reply),
+            ("commitments.update", &self.commitments.update),
+            ("commitments.support_reply", &self.commitments.support_reply),
+        ] {
+            if value.len() > 80 || value.contains(['\n', '.', '!', '?']) {
+                return invalid(
+                    key,
+                    "must be a short time phrase without sentence punctuation, e.g. \"within 24 hours\"",
+                );
+            }
+        }
         for (key, value) in [
             ("thresholds.high_distress", self.thresholds.high_distress),
             ("thresholds.churn", self.thresholds.churn),

@@ -57,7 +57,7 @@ pub struct Response {
 }
 
 /// The fixed reply when the configuration is broken: a person takes over.
-pub const SAFE_REPLY: &str = "Thanks for your message. I'm passing this to a colleague on our team now, with everything you've written, and they'll reply here as soon as possible, usually within 15 minutes.";
+pub const SAFE_REPLY: &str = "Thanks for your message. I'm passing this to a colleague on our team now, with everything you've written, and they'll reply here as soon as they can.";
 
 /// Builds replies; build once and share.
 #[derive(Debug)]

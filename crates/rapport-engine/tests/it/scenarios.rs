@@ -235,3 +235,29 @@ fn every_scenario_holds() {
         report.join("\n")
     );
 }
+
+#[test]
+fn replies_promise_only_the_response_times_the_policy_commits_to() {
+    let c = crate::conversation(&[(
+        Role::Customer,
+        "I want to speak to a human now, my refund is two weeks late.",
+    )]);
+    let silent = responder(Policy::default())
+        .reply("c-commit", &c)
+        .expect("reply");
+    assert!(silent.handoff.is_some(), "{}", silent.reply);
+    assert!(
+        !silent.reply.contains("within 15 minutes")
+            && silent
+                .reply
+                .contains("they'll reply here as soon as they can"),
+        "a policy without commitments names no time of its own (the article's steps may): {}",
+        silent.reply
+    );
+    let mut committed = Policy::default();
+    committed.commitments.handoff_reply = "within 2 hours".into();
+    let reply = responder(committed).reply("c-commit", &c).expect("reply");
+    assert!(reply.reply.contains("within 2 hours"), "{}", reply.reply);
+    let bad = Policy::from_toml("[commitments]\nupdate = \"soon. Very soon!\"\n");
+    assert!(bad.is_err(), "a commitment is a time phrase, not sentences");
+}

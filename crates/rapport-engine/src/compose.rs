@@ -701,6 +701,15 @@ fn finish(mut w: Writer, ctx: &Context<'_>) -> String {
     reply
 }
 
+/// A response time the company committed to, or `otherwise` when it named none: the composer never
+/// invents a deadline.
+fn promised<'a>(committed: &'a str, otherwise: &'a str) -> &'a str {
+    match committed.trim() {
+        "" => otherwise,
+        time => time,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,14 +738,5 @@ mod tests {
             v[1]
         );
         assert_eq!(vary(&v, &[], 1), v[1]);
-    }
-}
-
-/// A response time the company committed to, or `otherwise` when it named none: the composer never
-/// invents a deadline.
-fn promised<'a>(committed: &'a str, otherwise: &'a str) -> &'a str {
-    match committed.trim() {
-        "" => otherwise,
-        time => time,
     }
 }

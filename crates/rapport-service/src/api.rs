@@ -1108,10 +1108,14 @@ pub async fn append_message(
     };
     // The reading is pure and comes first, outside the transaction.
     let policy = state.responder.policy();
-    let analysis = match input.role {
-        TurnRole::Customer => Some(analyze_off_runtime(&state, input.text.clone()).await?),
-        _ => None,
-    };
+    // One message of at most 16 KiB: tens of microseconds, read inline (a hop to a blocking thread costs
+    // more than it saves here; conversation-sized work never runs on the async workers).
+    let analysis = (input.role == TurnRole::Customer).then(|| {
+        let started = std::time::Instant::now();
+        let a = state.engine.analyzer().analyze(&input.text);
+        metrics::histogram!("rapport_analysis_seconds").record(started.elapsed().as_secs_f64());
+        a
+    });
     let sensitive = analysis.as_ref().is_some_and(|a| {
         policy
             .discreet
@@ -1122,10 +1126,10 @@ pub async fn append_message(
     let analysis_json =
         serde_json::to_string(&analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut signals: Vec<String> = Vec::new();
-    let mut wants_handoff = false;
+    let mut human_request = false;
     let mut self_harm = false;
-    let mut high_distress = false;
     let mut new_priority = -1;
+    let mut distress = None;
     if let Some(a) = &analysis {
         signals = a
             .signals
@@ -1137,11 +1141,8 @@ pub async fn append_message(
         // Priority follows the latest customer turn (the store keeps an open self-harm alarm at 100).
         new_priority = priority(a, policy.thresholds.high_distress);
         self_harm = signals.iter().any(|s| s == "self_harm_risk");
-        wants_handoff = self_harm || signals.iter().any(|s| s == "human_request");
-        high_distress = a
-            .signals
-            .get("distress")
-            .is_some_and(|d| d.score >= policy.thresholds.high_distress);
+        human_request = signals.iter().any(|s| s == "human_request");
+        distress = Some(a.signals.get("distress").map_or(0.0, |d| d.score));
     }
     let summary = analysis.as_ref().map(|a| {
         serde_json::json!({
@@ -1155,35 +1156,32 @@ pub async fn append_message(
         .to_string()
     });
 
-    let mut tx = state
+    // One statement counts the turn and decides, from the conversation as it was, the limit, the
+    // alert raised (each once) and whether it becomes discreet; the rest follows in its transaction.
+    let change = TurnChange {
+        handoff: self_harm || human_request,
+        priority: new_priority,
+        discreet: sensitive,
+        summary: summary.as_deref(),
+        distress,
+        self_harm,
+        human_request,
+        high_distress: policy.thresholds.high_distress,
+    };
+    let begun = state
         .store
-        .begin_turn(&p.tenant, &id)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
-    if let Some(stored) = tx.stored(&input.client_message_id).await? {
-        // A retry: the stored message, nothing written.
-        let (priority, status) = (tx.before.priority, tx.before.status.clone());
-        tx.rollback().await?;
-        return Ok((
-            StatusCode::OK,
-            axum::Json(out(&stored, true, priority, &status)),
-        ));
-    }
-    if tx.before.turn_count as usize >= rapport_engine::MAX_TURNS {
-        tx.rollback().await?;
-        return Err(ApiError::Invalid(format!(
-            "the conversation already has {} turns",
-            rapport_engine::MAX_TURNS
-        )));
-    }
-    let discreet = tx.before.discreet || sensitive;
-    let stored_text = if discreet {
+        .begin_turn(&p.tenant, &id, &change, rapport_engine::MAX_TURNS as i64)
+        .await?;
+    let Some((mut tx, counted)) = begun else {
+        return refused_turn(&state, &p, &id, &input.client_message_id, out).await;
+    };
+    let stored_text = if counted.discreet {
         discreet_text(&state, &input.text, analysis.as_ref().map(sensitive_spans))
     } else {
         input.text.clone()
     };
     let (key_id, sealed) = state.keyring.seal(stored_text.as_bytes(), &id);
-    if discreet && !tx.before.discreet {
+    if counted.became_discreet {
         // The conversation becomes discreet: its earlier turns are rewritten redacted.
         for m in tx.messages().await? {
             if m.redacted {
@@ -1197,40 +1195,23 @@ pub async fn append_message(
             tx.rewrite(m.id, &k, &s).await?;
         }
     }
-    let message = tx
+    let inserted = tx
         .insert(&NewMessage {
             conversation_id: &id,
             client_message_id: &input.client_message_id,
             role: input.role.as_str(),
             key_id: &key_id,
             text: &sealed,
-            redacted: discreet,
+            redacted: counted.discreet,
             analysis: &analysis_json,
         })
         .await?;
-    // Each alert once: self-harm when the alarm opens, a handoff when the conversation enters the
-    // queue, a distress spike when distress rises past the threshold.
-    let was_distressed = serde_json::from_str::<Value>(&tx.before.summary)
-        .ok()
-        .and_then(|v| v.get("distress").and_then(Value::as_f64))
-        .is_some_and(|d| d >= f64::from(policy.thresholds.high_distress));
-    let alert = if self_harm {
-        (tx.before.priority < 100).then_some("self_harm_risk")
-    } else if wants_handoff {
-        (tx.before.status != "handoff").then_some("handoff")
-    } else if high_distress {
-        (!was_distressed).then_some("distress_spike")
-    } else {
-        None
+    let Some(message) = inserted else {
+        // A retry (the row lock makes it see any earlier commit): nothing of this one is written.
+        tx.rollback().await?;
+        return refused_turn(&state, &p, &id, &input.client_message_id, out).await;
     };
-    let (prio, status, _turns) = tx
-        .record(&TurnChange {
-            handoff: wants_handoff,
-            priority: new_priority,
-            discreet,
-            summary: summary.as_deref(),
-        })
-        .await?;
+    let (prio, status) = (counted.priority, counted.status.clone());
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
         tenant: p.tenant.clone(),
         kind,
@@ -1241,6 +1222,11 @@ pub async fn append_message(
         signals: signals.clone(),
         at: now_ms(),
     };
+    let alert = counted.alert.as_deref().and_then(|a| {
+        ["self_harm_risk", "handoff", "distress_spike"]
+            .into_iter()
+            .find(|known| *known == a)
+    });
     let alert_event = alert.map(|a| event("alert", Some(a)));
     if let Some(e) = &alert_event {
         let body = serde_json::to_string(e).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -1262,6 +1248,28 @@ pub async fn append_message(
         StatusCode::CREATED,
         axum::Json(out(&message, false, prio, &status)),
     ))
+}
+
+/// A turn the conversation did not take: a retry of a stored message (200, the stored one), a
+/// conversation that is not the caller's (404), or one at the turn limit (422).
+async fn refused_turn(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    client_message_id: &str,
+    out: impl Fn(&MessageRow, bool, i64, &str) -> MessageOut,
+) -> Result<(StatusCode, axum::Json<MessageOut>), ApiError> {
+    let row = load(state, p, id).await?;
+    if let Some(stored) = state.store.stored_message(id, client_message_id).await? {
+        return Ok((
+            StatusCode::OK,
+            axum::Json(out(&stored, true, row.priority, &row.status)),
+        ));
+    }
+    Err(ApiError::Invalid(format!(
+        "the conversation already has {} turns",
+        rapport_engine::MAX_TURNS
+    )))
 }
 
 /// Decides and writes the next reply: strategy, reply, audit, memory, trajectory, handoff.

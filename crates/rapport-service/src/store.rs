@@ -134,18 +134,7 @@ pub struct KeyInfo {
     pub revoked_at: Option<i64>,
 }
 
-/// What a conversation was before a turn is appended to it (read under the transaction's row lock).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Before {
-    pub status: String,
-    pub priority: i64,
-    pub discreet: bool,
-    pub turn_count: i64,
-    /// JSON: the summary of the latest customer turn.
-    pub summary: String,
-}
-
-/// What appending a turn changes in its conversation.
+/// What appending a turn changes in its conversation, and the alerts it may raise.
 #[derive(Debug, Clone, Default)]
 pub struct TurnChange<'a> {
     /// Raise the status to `handoff` (never back).
@@ -156,6 +145,28 @@ pub struct TurnChange<'a> {
     pub discreet: bool,
     /// The new summary, when the turn is a customer's.
     pub summary: Option<&'a str>,
+    /// The customer turn's distress (`None` for other roles: the conversation's stays).
+    pub distress: Option<f32>,
+    /// The turn shows self-harm risk: `self_harm_risk` is raised when the alarm opens (priority was
+    /// below 100).
+    pub self_harm: bool,
+    /// The customer asks for a person: `handoff` is raised when the conversation enters the queue.
+    pub human_request: bool,
+    /// Distress at or above this is high: `distress_spike` is raised when it rises past it.
+    pub high_distress: f32,
+}
+
+/// A conversation after a turn was counted (inside the turn's transaction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub priority: i64,
+    pub status: String,
+    pub turn_count: i64,
+    pub discreet: bool,
+    /// This turn made the conversation discreet: its earlier turns must be rewritten.
+    pub became_discreet: bool,
+    /// The alert this turn raised, once: `self_harm_risk`, `handoff` or `distress_spike`.
+    pub alert: Option<String>,
 }
 
 /// An alert waiting in the outbox for the tenant's webhook.
@@ -171,13 +182,12 @@ pub struct OutboxAlert {
     pub attempts: i64,
 }
 
-/// Appending a turn: one transaction that holds the conversation's row (PostgreSQL: `FOR UPDATE`;
-/// SQLite: the single writer connection), so that the turn limit, the counts, the status and the alerts
+/// Appending a turn: one transaction that holds the conversation's row (PostgreSQL: the row lock of its
+/// first UPDATE; SQLite: the single writer connection), so that the turn limit, the counts, the status and the alerts
 /// it raises are committed together with the message, or not at all.
 #[derive(Debug)]
 pub struct TurnTx {
     tx: Transaction<'static, Any>,
-    pub before: Before,
     conversation_id: String,
 }
 
@@ -550,37 +560,85 @@ impl Store {
         rows.iter().map(message).collect()
     }
 
-    /// Starts appending a turn to a conversation of `tenant`: locks its row and reads what it was.
-    /// `None` when there is no such conversation.
-    pub async fn begin_turn(&self, tenant: &str, id: &str) -> Result<Option<TurnTx>> {
-        let mut tx = self.writer.begin().await?;
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
+    /// The message stored with this client id, if any (what a retry is answered with).
+    pub async fn stored_message(
+        &self,
+        conversation_id: &str,
+        client_message_id: &str,
+    ) -> Result<Option<MessageRow>> {
         let row = sqlx::query(&format!(
-            "SELECT status, priority, discreet, turn_count, summary FROM conversations WHERE id = $1 AND tenant_id = $2{lock}"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND client_message_id = $2"
         ))
+        .bind(conversation_id)
+        .bind(client_message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(message).transpose()
+    }
+
+    /// Starts appending a turn to a conversation of `tenant`: counts it and applies `change` in one
+    /// statement, which holds the conversation's row until the transaction ends (PostgreSQL: the row
+    /// lock; SQLite: the single writer). Every decision that depends on what the conversation was (the
+    /// turn limit, the alerts raised once, becoming discreet) is taken by that statement from the row's
+    /// values before it. `None` when there is no such conversation or it already has `max_turns` turns.
+    pub async fn begin_turn(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: &TurnChange<'_>,
+        max_turns: i64,
+    ) -> Result<Option<(TurnTx, Counted)>> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(
+            "UPDATE conversations SET \
+             last_alert = CASE WHEN $1 = 1 THEN (CASE WHEN priority < 100 THEN 'self_harm_risk' ELSE NULL END) \
+                 WHEN $2 = 1 THEN (CASE WHEN status <> 'handoff' THEN 'handoff' ELSE NULL END) \
+                 WHEN $3 >= $4 AND $9 = 1 AND distress < $4 THEN 'distress_spike' ELSE NULL END, \
+             became_discreet = CASE WHEN discreet = 0 AND $5 = 1 THEN 1 ELSE 0 END, \
+             distress = CASE WHEN $9 = 1 THEN $3 ELSE distress END, \
+             status = CASE WHEN $6 = 1 THEN 'handoff' ELSE status END, \
+             priority = CASE WHEN priority >= 100 OR $7 < 0 THEN priority ELSE $7 END, \
+             discreet = CASE WHEN discreet = 1 OR $5 = 1 THEN 1 ELSE 0 END, \
+             turn_count = turn_count + 1, \
+             summary = CASE WHEN $8 = '' THEN summary ELSE $8 END, \
+             updated_at = $10 \
+             WHERE id = $11 AND tenant_id = $12 AND turn_count < $13 \
+             RETURNING priority, status, turn_count, discreet, became_discreet, last_alert",
+        )
+        .bind(i64::from(change.self_harm))
+        .bind(i64::from(change.human_request))
+        .bind(f64::from(change.distress.unwrap_or(0.0)))
+        .bind(f64::from(change.high_distress))
+        .bind(i64::from(change.discreet))
+        .bind(i64::from(change.handoff))
+        .bind(change.priority)
+        .bind(change.summary.unwrap_or(""))
+        .bind(i64::from(change.distress.is_some()))
+        .bind(now_ms())
         .bind(id)
         .bind(tenant)
+        .bind(max_turns)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             tx.rollback().await?;
             return Ok(None);
         };
-        let before = Before {
-            status: row.try_get("status")?,
+        let counted = Counted {
             priority: row.try_get("priority")?,
-            discreet: row.try_get::<i64, _>("discreet")? != 0,
+            status: row.try_get("status")?,
             turn_count: row.try_get("turn_count")?,
-            summary: row.try_get("summary")?,
+            discreet: row.try_get::<i64, _>("discreet")? != 0,
+            became_discreet: row.try_get::<i64, _>("became_discreet")? != 0,
+            alert: row.try_get("last_alert")?,
         };
-        Ok(Some(TurnTx {
-            tx,
-            before,
-            conversation_id: id.to_string(),
-        }))
+        Ok(Some((
+            TurnTx {
+                tx,
+                conversation_id: id.to_string(),
+            },
+            counted,
+        )))
     }
 
     /// Rewrites a message's text (discreet mode redacting earlier turns; key rotation).
@@ -1000,18 +1058,6 @@ impl Store {
 }
 
 impl TurnTx {
-    /// The message stored before with this client id, if any (a retry).
-    pub async fn stored(&mut self, client_message_id: &str) -> Result<Option<MessageRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND client_message_id = $2"
-        ))
-        .bind(&self.conversation_id)
-        .bind(client_message_id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref().map(message).transpose()
-    }
-
     /// The conversation's messages so far.
     pub async fn messages(&mut self) -> Result<Vec<MessageRow>> {
         let rows = sqlx::query(&format!(
@@ -1034,11 +1080,12 @@ impl TurnTx {
         Ok(())
     }
 
-    /// Inserts the message (its client id is new: checked with [`TurnTx::stored`] under the lock).
-    pub async fn insert(&mut self, m: &NewMessage<'_>) -> Result<MessageRow> {
+    /// Inserts the message; `None` when its client id was stored before (a retry: roll back, then read
+    /// the stored one with [`Store::stored_message`]).
+    pub async fn insert(&mut self, m: &NewMessage<'_>) -> Result<Option<MessageRow>> {
         let now = now_ms();
         let row = sqlx::query(
-            "INSERT INTO messages (conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO messages (conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation_id, client_message_id) DO NOTHING RETURNING id",
         )
         .bind(&self.conversation_id)
         .bind(m.client_message_id)
@@ -1048,9 +1095,12 @@ impl TurnTx {
         .bind(i64::from(m.redacted))
         .bind(m.analysis)
         .bind(now)
-        .fetch_one(&mut *self.tx)
+        .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(MessageRow {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(MessageRow {
             id: row.try_get("id")?,
             conversation_id: self.conversation_id.clone(),
             client_message_id: m.client_message_id.to_string(),
@@ -1060,27 +1110,7 @@ impl TurnTx {
             redacted: m.redacted,
             analysis: m.analysis.to_string(),
             created_at: now,
-        })
-    }
-
-    /// Counts the turn and applies `change`; returns the new (priority, status, turn count).
-    pub async fn record(&mut self, change: &TurnChange<'_>) -> Result<(i64, String, i64)> {
-        let row = sqlx::query(
-            "UPDATE conversations SET status = CASE WHEN $1 = 1 THEN 'handoff' ELSE status END, priority = CASE WHEN priority >= 100 OR $2 < 0 THEN priority ELSE $2 END, discreet = CASE WHEN discreet = 1 OR $3 = 1 THEN 1 ELSE 0 END, turn_count = turn_count + 1, summary = CASE WHEN $4 = '' THEN summary ELSE $4 END, updated_at = $5 WHERE id = $6 RETURNING priority, status, turn_count",
-        )
-        .bind(i64::from(change.handoff))
-        .bind(change.priority)
-        .bind(i64::from(change.discreet))
-        .bind(change.summary.unwrap_or(""))
-        .bind(now_ms())
-        .bind(&self.conversation_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok((
-            row.try_get("priority")?,
-            row.try_get("status")?,
-            row.try_get("turn_count")?,
-        ))
+        }))
     }
 
     /// Queues an alert for the tenant's webhook, delivered once this transaction commits.

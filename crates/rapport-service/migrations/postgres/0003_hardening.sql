@@ -22,3 +22,9 @@ ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
 -- A retried create with the same Idempotency-Key returns the conversation it made.
 ALTER TABLE conversations ADD COLUMN idempotency_key TEXT;
 CREATE UNIQUE INDEX conversations_idempotency ON conversations (tenant_id, idempotency_key);
+-- What appending a turn decides from the conversation as it was, in the same UPDATE (SET expressions
+-- read the row before it): the latest customer distress, whether this turn made the conversation
+-- discreet, and the alert it raised (each alert once: on the change it names).
+ALTER TABLE conversations ADD COLUMN distress DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN became_discreet BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN last_alert TEXT;

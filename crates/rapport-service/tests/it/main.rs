@@ -14,28 +14,29 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// Appends a message in its own turn transaction the way the API does: a retry returns the stored one.
+/// Appends a message in its own turn transaction the way the API does: a retry writes nothing and
+/// returns the stored message. Returns the message, whether it is new, and the conversation's
+/// (priority, status, turn count) after it.
 async fn append(
     store: &Store,
     tenant: &str,
     m: &NewMessage<'_>,
     change: &TurnChange<'_>,
 ) -> Option<(MessageRow, bool, (i64, String, i64))> {
-    let mut tx = store
-        .begin_turn(tenant, m.conversation_id)
+    let (mut tx, counted) = store
+        .begin_turn(tenant, m.conversation_id, change, 1_000)
         .await
         .expect("begin")?;
-    if let Some(stored) = tx.stored(m.client_message_id).await.expect("stored") {
-        let before = (
-            tx.before.priority,
-            tx.before.status.clone(),
-            tx.before.turn_count,
-        );
+    let after = (counted.priority, counted.status.clone(), counted.turn_count);
+    let Some(row) = tx.insert(m).await.expect("insert") else {
         tx.rollback().await.expect("rollback");
-        return Some((stored, false, before));
-    }
-    let row = tx.insert(m).await.expect("insert");
-    let after = tx.record(change).await.expect("record");
+        let stored = store
+            .stored_message(m.conversation_id, m.client_message_id)
+            .await
+            .expect("stored")
+            .expect("a retry finds the stored message");
+        return Some((stored, false, after));
+    };
     tx.commit().await.expect("commit");
     Some((row, true, after))
 }
@@ -147,6 +148,8 @@ async fn suite(store: &Store) {
             priority: 90,
             discreet: true,
             summary: Some("{\"signals\":[]}"),
+            human_request: true,
+            ..TurnChange::default()
         },
     )
     .await
@@ -155,11 +158,19 @@ async fn suite(store: &Store) {
     assert_eq!(counted, (90, "handoff".to_string(), 1));
     assert!(
         store
-            .begin_turn(&other, &conv)
+            .begin_turn(&other, &conv, &TurnChange::default(), 1_000)
             .await
             .expect("begin")
             .is_none(),
         "another tenant cannot append"
+    );
+    assert!(
+        store
+            .begin_turn(&tenant, &conv, &TurnChange::default(), 1)
+            .await
+            .expect("begin")
+            .is_none(),
+        "a conversation at the limit takes no turn"
     );
 
     // Derived state for the dashboard: saved per conversation, read back by range and channel.

@@ -268,3 +268,54 @@ pub async fn seal_plain_secrets(state: &AppState) -> Result<usize, crate::store:
     }
     Ok(plain.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve;
+
+    #[test]
+    fn private_addresses_are_refused_however_written() {
+        for url in [
+            "http://127.0.0.1/x",
+            "http://0x7f000001/x",
+            "http://017700000001/x",
+            "http://2130706433/x",
+            "http://[::1]/x",
+            "http://[::ffff:7f00:1]/x",
+            "http://[fe80::1]/x",
+            "http://[fd00::1]/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/x",
+            "http://LOCALHOST./x",
+            "http://api.localhost/x",
+        ] {
+            assert!(check_webhook_url(url, false).is_err(), "{url}");
+            assert!(
+                check_webhook_url(url, true).is_ok(),
+                "{url} is allowed when private is"
+            );
+        }
+        for url in [
+            "https://hooks.example.com/rapport",
+            "http://93.184.215.14:8080/x",
+        ] {
+            assert!(check_webhook_url(url, false).is_ok(), "{url}");
+        }
+        for url in [
+            "ftp://example.com/x",
+            "http://",
+            "not a url",
+            "http://exa\u{0}mple.com/",
+        ] {
+            assert!(check_webhook_url(url, true).is_err(), "{url:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_host_name_that_resolves_to_a_private_address_is_refused() {
+        let name: reqwest::dns::Name = "localhost".parse().expect("name");
+        let resolved = PublicOnly.resolve(name).await;
+        assert!(resolved.is_err(), "localhost resolved to a public address");
+    }
+}

@@ -259,7 +259,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         config: Config,
     },
-    /// List a tenant's keys, one per line: id, role, created, last used, revoked (never the key).
+    /// List a tenant's keys, one per line, tab-separated: id, role, created, last used, revoked (UTC;
+    /// `-` for never). Never the key itself.
     List {
         #[arg(long)]
         tenant: String,
@@ -313,7 +314,8 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
                 }
                 let time =
                     |ms: Option<i64>| ms.map_or_else(|| "-".to_string(), rapport_text::utc_time);
-                println!("id\trole\tcreated\tlast_used\trevoked");
+                // The column names go to stderr: stdout is one key per line, for scripts.
+                eprintln!("id\trole\tcreated\tlast_used\trevoked");
                 for k in keys {
                     println!(
                         "{}\t{}\t{}\t{}\t{}",

@@ -152,6 +152,45 @@ fn thanks_with_an_open_problem_is_not_resolution() {
 }
 
 #[test]
+fn thanks_after_an_answer_is_resolution_but_not_while_the_outcome_is_with_someone_else() {
+    use Speaker::{Company, Customer};
+    let problem = |reply: &str, thanks: &str| {
+        let turns = read(&[
+            (
+                Customer,
+                "My smart meter stopped sending readings, it says 014732",
+            ),
+            (Company, reply),
+            (Customer, thanks),
+        ]);
+        turns[1].reading.as_ref().expect("reading").problem
+    };
+    // A date in the answer is not an outcome still to come: the step is done.
+    assert_eq!(
+        problem(
+            "Thanks - 014732 added for today, so your next bill uses it. The meter usually reconnects within 5 days.",
+            "Great, cheers for that"
+        ),
+        "resolved"
+    );
+    // The outcome is with someone else: thanks for the step, the problem stays open.
+    assert_eq!(
+        problem(
+            "I've sent it to our metering team; they will contact you with the outcome within 10 working days.",
+            "Great, cheers for that"
+        ),
+        "open"
+    );
+    assert_eq!(
+        problem(
+            "I've logged the reading.",
+            "ok thanks. it says I'll hear back in 2 working days"
+        ),
+        "open"
+    );
+}
+
+#[test]
 fn a_terse_answer_to_our_question_is_neutral() {
     use Speaker::{Company, Customer};
     let analyses = read(&[

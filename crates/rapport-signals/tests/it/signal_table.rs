@@ -333,6 +333,11 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         &[],
     ),
     (
+        "honestly without it i dont really see the point of being here",
+        &["vulnerability.self_harm_risk"],
+        &[],
+    ),
+    (
         "I've been having suicidal thoughts since the eviction notice",
         &[
             "vulnerability.self_harm_risk",

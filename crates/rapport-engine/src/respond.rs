@@ -214,7 +214,8 @@ impl Responder {
         } else {
             draft
         };
-        let audit = self.audit(&state, &draft, article.as_deref());
+        let reply = state.vault.rehydrate(&draft);
+        let audit = self.audit_shown(&state, &reply, article.as_deref());
         let handoff = handoff::packet(&state, &moves, &self.policy);
         let signals = state
             .analyses
@@ -233,7 +234,7 @@ impl Responder {
         Response {
             signals,
             strategy: moves,
-            reply: state.vault.rehydrate(&draft),
+            reply,
             audit,
             memory: state.memory,
             trajectory: state.trajectory,
@@ -246,16 +247,34 @@ impl Responder {
         }
     }
 
-    /// The audit of a pseudonymised draft against the pseudonymised conversation; `article` (an id) is the
-    /// knowledge-base article the draft may quote.
+    /// The audit of a pseudonymised draft against the pseudonymised conversation (the gate on an LLM's
+    /// answer, which saw only pseudonyms); `article` (an id) is the knowledge-base article the draft may
+    /// quote.
     pub fn audit(&self, state: &State, draft: &str, article: Option<&str>) -> Audit {
-        let last = state
+        self.audit_turns(&state.turns, draft, article)
+    }
+
+    /// The audit of the reply as the customer reads it, against the conversation as it was written
+    /// (re-hydrated through the vault): the score and spans `rapport audit`, agent assist and the
+    /// service give for the same texts.
+    pub fn audit_shown(&self, state: &State, reply: &str, article: Option<&str>) -> Audit {
+        let turns: Vec<Turn> = state
             .turns
+            .iter()
+            .map(|t| Turn {
+                role: t.role,
+                text: state.vault.rehydrate(&t.text),
+            })
+            .collect();
+        self.audit_turns(&turns, reply, article)
+    }
+
+    fn audit_turns(&self, turns: &[Turn], draft: &str, article: Option<&str>) -> Audit {
+        let last = turns
             .iter()
             .rposition(|t| t.role == Role::Customer)
             .unwrap_or(0);
-        let customer = state
-            .turns
+        let customer = turns
             .get(last)
             .filter(|t| t.role == Role::Customer)
             .map_or("", |t| t.text.as_str());
@@ -274,10 +293,10 @@ impl Responder {
         // over it was cut on the way in.
         let draft = rapport_text::truncate_on_char_boundary(draft, rapport_audit::MAX_REPLY_BYTES);
         self.auditor
-            .audit(customer, draft, &state.turns[..last], &policy)
+            .audit(customer, draft, &turns[..last], &policy)
             .unwrap_or_else(|_| {
                 self.auditor
-                    .audit(customer, SAFE_REPLY, &state.turns[..last], &policy)
+                    .audit(customer, SAFE_REPLY, &turns[..last], &policy)
                     .unwrap_or_else(|e| unreachable!("the safe reply is a valid reply: {e}"))
             })
     }

@@ -163,3 +163,75 @@ fn eval_audit_agrees_with_rated_replies() {
         );
     }
 }
+
+#[test]
+fn reply_and_audit_give_one_score_for_the_same_reply_and_context() {
+    let dir = std::env::temp_dir().join(format!("rapport-one-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let history = serde_json::json!([
+        {"role": "customer", "text": "Hi, I can't get into my account, it's jane.doe@example.com and I'm Jane Doe"},
+        {"role": "agent", "text": "Sorry about that, Jane. Have you tried resetting your password?"},
+    ]);
+    let customer = "Yes, twice, and the reset email for jane.doe@example.com never arrives. I need it for work today.";
+    let mut turns = history.as_array().expect("turns").clone();
+    turns.push(serde_json::json!({"role": "customer", "text": customer}));
+    let conversation = dir.join("conversation.json");
+    std::fs::write(
+        &conversation,
+        serde_json::json!({ "turns": turns }).to_string(),
+    )
+    .expect("write");
+    let history_file = dir.join("history.json");
+    std::fs::write(&history_file, history.to_string()).expect("write");
+    let output = rapport(
+        &[
+            "reply",
+            "--conversation",
+            conversation.to_str().expect("path"),
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let text = reply["reply"].as_str().expect("reply");
+    let output = rapport(
+        &[
+            "audit",
+            "--customer",
+            customer,
+            "--reply",
+            text,
+            "--history",
+            history_file.to_str().expect("path"),
+            // The example policy's banned phrases, which `reply` checks.
+            "--banned",
+            "calm down",
+            "--banned",
+            "as I already said",
+            "--banned",
+            "per our policy",
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(reply["audit"]["score"], audit["score"], "{text}");
+    assert_eq!(reply["audit"]["specificity"], audit["specificity"]);
+    // The spans point into the reply as shown (not into its pseudonymised draft).
+    for span in reply["audit"]["exploration"]["spans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let end = span["end"].as_u64().expect("end") as usize;
+        assert!(end <= text.len(), "{span} is outside {text:?}");
+    }
+}

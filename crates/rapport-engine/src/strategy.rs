@@ -181,19 +181,15 @@ pub fn decide(state: &State, policy: &Policy) -> Vec<Move> {
             format!("distress has stayed high for {high_run} customer turns"),
         );
     }
+    // A churn threat is a retention priority, not a handoff of its own: on the annotated dialogues a
+    // customer threatening to leave over an open problem is to be answered and kept (four of five
+    // such conversations expect no handoff); the other handoff rules still apply.
     let raised_earlier = earlier
         .iter()
         .rev()
         .filter_map(|(_, a)| a.reading.as_ref())
         .find(|r| r.problem != "none")
         .is_some_and(|r| r.problem == "open");
-    if present(last, "churn_threat") && (raised_earlier || pushback(last)) {
-        add(
-            &mut moves,
-            MoveKind::Handoff,
-            "the customer says they are leaving over a problem we have not solved: a person should try to keep them".into(),
-        );
-    }
     if formal_complaint(&state.turns[last_turn].text) {
         add(
             &mut moves,

@@ -270,7 +270,7 @@ fn cross_validated_figures_on_the_shared_sets() {
     let Some(report) = cross_validated("fast") else {
         return;
     };
-    at_least(&report, "signals_micro_f1", 0.54);
+    at_least(&report, "signals_micro_f1", 0.56);
     at_least(&report, "sentiment_rho", 0.67);
     at_least(&report, "pushback_f1", 0.75);
     at_least(&report, "problem_accuracy", 0.95);
@@ -282,12 +282,12 @@ fn accurate_tier_cross_validated_on_the_shared_sets() {
     let Some(report) = cross_validated("accurate") else {
         return;
     };
-    at_least(&report, "signals_micro_f1", 0.575);
+    at_least(&report, "signals_micro_f1", 0.585);
     at_least(&report, "sentiment_rho", 0.68);
     // The real tweets on their own too.
     let gold = &report["by_source"]["cx_gold/conversations.jsonl"];
-    at_least(gold, "signals_micro_f1", 0.565);
-    at_least(gold, "sentiment_rho", 0.585);
+    at_least(gold, "signals_micro_f1", 0.57);
+    at_least(gold, "sentiment_rho", 0.59);
     let expect = &report["expect"];
     at_least(expect, "accuracy", 0.90);
     at_least(&report, "problem_accuracy", 0.95);

@@ -333,6 +333,16 @@ const CASES: &[(&str, &[&str], &[&str])] = &[
         &[],
     ),
     (
+        "Twenty years of buying their printers and they just lost me as a customer",
+        &["churn_threat"],
+        &[],
+    ),
+    (
+        "contract ends next week, give me a reason not to switch",
+        &["churn_threat"],
+        &[],
+    ),
+    (
         "honestly without it i dont really see the point of being here",
         &["vulnerability.self_harm_risk"],
         &[],

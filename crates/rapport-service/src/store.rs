@@ -231,6 +231,11 @@ const CONVERSATIONS: &str =
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, client_message_id, role, key_id, text, redacted, analysis, created_at";
 
+/// A conversation's messages in order (`$1`: its id).
+fn messages_of_conversation() -> String {
+    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id")
+}
+
 impl Store {
     /// Connects and migrates. `sqlite://PATH` creates the file if needed.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -396,20 +401,23 @@ impl Store {
         &self,
         current: &str,
     ) -> Result<Vec<(String, String, Vec<u8>)>> {
-        let rows = sqlx::query(
-            "SELECT id, webhook_secret_key_id, webhook_secret_sealed FROM tenants WHERE webhook_secret_sealed IS NOT NULL AND webhook_secret_key_id <> $1",
+        self.sealed_not_under(
+            "SELECT id, webhook_secret_key_id AS key_id, webhook_secret_sealed AS sealed FROM tenants WHERE webhook_secret_sealed IS NOT NULL AND webhook_secret_key_id <> $1",
+            current,
         )
-        .bind(current)
-        .fetch_all(&self.pool)
-        .await?;
+        .await
+    }
+
+    /// `(id, key id, sealed bytes)` rows of `sql` (which selects `id`, `key_id` and `sealed` and binds
+    /// the current key id as `$1`): the records a rotation re-seals.
+    async fn sealed_not_under(
+        &self,
+        sql: &str,
+        current: &str,
+    ) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let rows = sqlx::query(sql).bind(current).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get("webhook_secret_key_id")?,
-                    r.try_get("webhook_secret_sealed")?,
-                ))
-            })
+            .map(|r| Ok((r.try_get("id")?, r.try_get("key_id")?, r.try_get("sealed")?)))
             .collect()
     }
 
@@ -551,12 +559,10 @@ impl Store {
     }
 
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id"
-        ))
-        .bind(conversation_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&messages_of_conversation())
+            .bind(conversation_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(message).collect()
     }
 
@@ -1019,21 +1025,11 @@ impl Store {
 
     /// Conversations whose vault is sealed with a key other than `current`.
     pub async fn vaults_not_under(&self, current: &str) -> Result<Vec<(String, String, Vec<u8>)>> {
-        let rows = sqlx::query(
-            "SELECT id, vault_key_id, vault FROM conversations WHERE vault IS NOT NULL AND vault_key_id <> $1",
+        self.sealed_not_under(
+            "SELECT id, vault_key_id AS key_id, vault AS sealed FROM conversations WHERE vault IS NOT NULL AND vault_key_id <> $1",
+            current,
         )
-        .bind(current)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get("vault_key_id")?,
-                    r.try_get("vault")?,
-                ))
-            })
-            .collect()
+        .await
     }
 
     /// Counts rows of a table (tests and health reports).
@@ -1060,12 +1056,10 @@ impl Store {
 impl TurnTx {
     /// The conversation's messages so far.
     pub async fn messages(&mut self) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id"
-        ))
-        .bind(&self.conversation_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(&messages_of_conversation())
+            .bind(&self.conversation_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(message).collect()
     }
 

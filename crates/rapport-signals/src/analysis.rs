@@ -494,7 +494,7 @@ impl Analyzer {
                 if let Some(reading) = reading.as_mut() {
                     let says = Says {
                         solved: scratch.cx_input.dense[cx::SAYS_RESOLVED_INPUT] > 0.0,
-                        after_pending: outcome_pending(context.previous_reply, text),
+                        after_pending: scratch.cx_inputs.outcome_pending(),
                     };
                     read_turn(
                         model,
@@ -558,43 +558,6 @@ struct Says {
     /// a decision, a call back), or the customer says they wait to hear. A date alone ("arrives within
     /// 7 days", "well within the limit") is not that: the question can be answered and the step done.
     after_pending: bool,
-}
-
-/// Words of a reply that leave the outcome with someone else, still to come.
-const OUTCOME_PENDING: [&str; 14] = [
-    "will contact",
-    "get back to you",
-    "be in touch",
-    "decision",
-    "outcome",
-    "claims team",
-    "claims handler",
-    "i'll check",
-    "check in with you",
-    "give me a moment",
-    "until the",
-    "once we hear",
-    "under review",
-    "investigat",
-];
-
-/// Words of a customer who is waiting for the outcome.
-const WAITING_TO_HEAR: [&str; 6] = [
-    "hear back",
-    "i'll wait",
-    "i will wait",
-    "wait to hear",
-    "wait for the",
-    "waiting for the",
-];
-
-/// Whether the outcome is still to come after `reply`, as the customer's `text` answers it.
-fn outcome_pending(reply: Option<&str>, text: &str) -> bool {
-    let contains_any = |haystack: &str, phrases: &[&str]| {
-        let lower = haystack.to_lowercase();
-        phrases.iter().any(|p| lower.contains(p))
-    };
-    reply.is_some_and(|r| contains_any(r, &OUTCOME_PENDING)) || contains_any(text, &WAITING_TO_HEAR)
 }
 
 fn read_turn(

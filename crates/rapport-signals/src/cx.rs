@@ -303,6 +303,34 @@ const DM: [&str; 4] = [
     "send us a message",
 ];
 
+/// Words of a reply that leave the outcome with someone else, still to come.
+const OUTCOME_PENDING: [&str; 14] = [
+    "will contact",
+    "get back to you",
+    "be in touch",
+    "decision",
+    "outcome",
+    "claims team",
+    "claims handler",
+    "i'll check",
+    "check in with you",
+    "give me a moment",
+    "until the",
+    "once we hear",
+    "under review",
+    "investigat",
+];
+
+/// Words of a customer who is waiting for the outcome.
+const WAITING_TO_HEAR: [&str; 6] = [
+    "hear back",
+    "i'll wait",
+    "i will wait",
+    "wait to hear",
+    "wait for the",
+    "waiting for the",
+];
+
 /// Reusable buffers for building inputs.
 #[derive(Debug, Default)]
 pub struct InputScratch {
@@ -310,6 +338,17 @@ pub struct InputScratch {
     buckets: Vec<u32>,
     lower: String,
     cleaned: String,
+    outcome_pending: bool,
+}
+
+impl InputScratch {
+    /// Whether the outcome is still to come after the message [`dense_input`] last read: the reply it
+    /// answers leaves it with someone else (a claims team, a decision, a call back), or the customer
+    /// says they wait to hear. A date alone ("arrives within 7 days") is not that. Not a model input:
+    /// the conversation reading uses it to keep thanks for a step from closing the problem.
+    pub fn outcome_pending(&self) -> bool {
+        self.outcome_pending
+    }
 }
 
 /// Whether `word` is `negation`, ignoring ASCII case and reading a typographic apostrophe as `'`.
@@ -416,6 +455,7 @@ pub fn dense_input(
     scratch.lower.make_ascii_lowercase();
     let says_resolved = f32::from(says_resolved(&scratch.lower));
     let says_waiting = f32::from(WAITING.iter().any(|p| scratch.lower.contains(p)));
+    scratch.outcome_pending = WAITING_TO_HEAR.iter().any(|p| scratch.lower.contains(p));
     let closing = f32::from(
         (CLOSING.iter().any(|p| scratch.lower.contains(p))
             || scratch
@@ -463,6 +503,7 @@ pub fn dense_input(
             .extend(r.chars().map(|c| if c == '\u{2019}' { '\'' } else { c }));
         scratch.lower.make_ascii_lowercase();
         let has = |set: &[&str]| set.iter().any(|p| scratch.lower.contains(p));
+        scratch.outcome_pending |= has(&OUTCOME_PENDING);
         [
             f32::from(has(&REASSURES)),
             f32::from(r.contains('?')),

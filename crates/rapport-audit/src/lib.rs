@@ -1,30 +1,30 @@
 //! Reply audit: scores a draft reply (by a bot or a human agent) for perceived empathy and usefulness, and
 //! says how to fix it.
 //!
-//! Pure: no I/O, no models. The empathy mechanisms follow EPITOME (Sharma et al., EMNLP 2020): emotional
+//! Pure: no I/O. The empathy mechanisms follow EPITOME (Sharma et al., EMNLP 2020): emotional
 //! reaction, interpretation and exploration, each none/weak/strong, found with patterns the project wrote
 //! (EPITOME itself is research-only and was used to design and evaluate them, not to train anything).
 //!
 //! ## Score (0-100)
 //!
-//! `score = 100 × (0.30·empathy + 0.35·actionability + 0.15·specificity + 0.20·clarity) − penalties`,
-//! clamped to 0..=100, where
-//! - `empathy = min(1, (emotional_reaction + interpretation + exploration) / 3)` (levels 0-2),
-//! - `actionability` and `specificity` are in [0, 1] (see [`Audit`]),
-//! - `clarity = 1` up to readability grade 8, falling linearly to 0 at grade 14,
-//! - penalties: hollow sympathy 30, each dismissive phrase 15, each repeated sentence 10 (at most 20),
-//!   over-apology 10, each PII leak 30, each policy violation 10.
+//! The score is the overall rating (1-5) a person would give the reply, mapped to 0-100, as predicted by
+//! the [`calibration`]: a linear model over the audit's parts and the reply's words, fitted to people's
+//! ratings of real replies (`models/audit.json`, embedded). `heard` and `moved` are its predictions of
+//! how heard the customer would feel and how far the reply moves the problem. Rules apply on top: each
+//! PII leak costs 30 points, each policy violation 10.
 //!
 //! When the customer's message shows a risk of self-harm, safety comes before everything else: a reply
 //! that checks the customer is safe and gives crisis resources scores at least 85 (whatever else it
 //! does), one that does only one of the two at most 60, and one that does neither at most 20.
 
+pub mod calibration;
 mod mechanisms;
 mod readability;
 
 use rapport_text::Span;
 use serde::{Deserialize, Serialize};
 
+pub use calibration::{Calibration, Features};
 pub use mechanisms::Mechanisms;
 
 /// How many apologies ("sorry", "apologise", "apologies") a text makes. The engine counts apologies
@@ -111,6 +111,10 @@ pub struct Leak {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Audit {
     pub score: u8,
+    /// Predicted rating (1-5) of how heard the customer would feel.
+    pub heard: f32,
+    /// Predicted rating (1-5) of how far the reply moves the problem.
+    pub moved: f32,
     pub emotional_reaction: Level,
     pub interpretation: Level,
     pub exploration: Level,
@@ -147,6 +151,8 @@ pub struct Safety {
 #[derive(Debug)]
 pub struct Auditor {
     mechanisms: Mechanisms,
+    /// Fitted combination of the parts (None: the shipped one).
+    calibration: Option<Box<Calibration>>,
     pii: rapport_privacy::Detector,
     risk: regex::Regex,
     checks_safety: regex::Regex,
@@ -164,9 +170,10 @@ impl Auditor {
         let pattern = |p: &str| regex::Regex::new(p).expect("the safety patterns compile");
         Self {
             mechanisms: Mechanisms::new(),
+            calibration: None,
             pii: rapport_privacy::Detector::new(),
             risk: pattern(
-                r"(?i)\b(kill(ing)? myself|end(ing)? (it all|my life)|suicid\w*|self[- ]harm|hurt(ing)? myself|(don'?t|do not|can'?t)( really| even)? see (the|any) point (of|in) (being here|living|going on|anything|it all)|better off without me|no reason to live|(don'?t|do not) want to (be here|live|wake up)|not be here anymore|can'?t go on)",
+                r"(?i)\b(kill(ing)? myself|end(ing)? (it all|my life)|suicid\w*|self[- ]harm|hurt(ing)? myself|(don'?t|do not|can'?t)( really| even)? see (the|any) point (of|in) (being here|living|going on|anything|it all)|better off without me|no reason to live|(don'?t|do not) want to (be here|live|wake up|be alive|exist)|want to die|wish i (was|were) dead|take my (own )?life|not be here anymore|can'?t go on)",
             ),
             checks_safety: pattern(
                 r"(?i)\b(are you safe|you('re| are) safe|keep(ing)? yourself safe|are you (ok|okay|alright) right now|in (immediate )?danger)",
@@ -175,6 +182,19 @@ impl Auditor {
                 r"(?i)(samaritans|\b(999|911|988|112|116 ?123)\b|crisis (line|team|text)|helpline|lifeline|emergency services|\bA&E\b|talk to someone (now|tonight|today)|someone to talk to)",
             ),
         }
+    }
+
+    /// The same auditor with another calibration (cross-validation, a refitted file).
+    pub fn with_calibration(mut self, calibration: Calibration) -> Self {
+        self.calibration = Some(Box::new(calibration));
+        self
+    }
+
+    /// The calibration this auditor scores with.
+    pub fn calibration(&self) -> &Calibration {
+        self.calibration
+            .as_deref()
+            .unwrap_or_else(|| Calibration::builtin())
     }
 
     /// The empathy mechanisms alone (what `rapport eval epitome` scores).
@@ -190,6 +210,44 @@ impl Auditor {
         history: &[Turn],
         policy: &Policy,
     ) -> Result<Audit> {
+        let (mut audit, features, reading) = self.assess(customer, reply, history, policy)?;
+        let [overall, heard, moved] = self.calibration().predict(&features);
+        audit.heard = (heard * 10.0).round() / 10.0;
+        audit.moved = (moved * 10.0).round() / 10.0;
+        let mut score = calibration::score_of(overall);
+        score -= 30.0 * audit.pii_leak.len() as f32;
+        score -= 10.0 * audit.policy_violations.len() as f32;
+        if let Some(safety) = audit.safety {
+            score = match (safety.checks_safety, safety.gives_resources) {
+                (true, true) => score.max(85.0),
+                (false, false) => score.min(20.0),
+                _ => score.min(60.0),
+            };
+        }
+        audit.score = score.clamp(0.0, 100.0).round() as u8;
+        audit.suggestions = suggestions(&audit, reading);
+        Ok(audit)
+    }
+
+    /// The calibration's inputs for `reply` (what `rapport train audit` fits on).
+    pub fn features(
+        &self,
+        customer: &str,
+        reply: &str,
+        history: &[Turn],
+        policy: &Policy,
+    ) -> Result<Features> {
+        Ok(self.assess(customer, reply, history, policy)?.1)
+    }
+
+    /// Every part of the audit but the score, and the calibration's inputs.
+    fn assess(
+        &self,
+        customer: &str,
+        reply: &str,
+        history: &[Turn],
+        policy: &Policy,
+    ) -> Result<(Audit, Features, Reading)> {
         if reply.trim().is_empty() {
             return Err(Error::EmptyReply);
         }
@@ -202,8 +260,12 @@ impl Auditor {
         let specificity = specificity(customer, history, reply);
         let apologies = m.apologies(reply);
         let sympathy = emotional_reaction.level > 0 || apologies > 0;
-        let answered = actionability >= 0.5 || m.is_handoff(reply) || m.gives_information(reply);
-        let hollow_sympathy = sympathy && !answered && m.problem_is_open(customer);
+        let handoff = m.is_handoff(reply);
+        let information = m.gives_information(reply);
+        // A needed question ("Which device are you using?") moves the problem too.
+        let answered = actionability >= 0.5 || handoff || information || exploration.level > 0;
+        let problem_open = m.problem_is_open(customer);
+        let hollow_sympathy = sympathy && !answered && problem_open;
         let earlier: Vec<&Turn> = history
             .iter()
             .filter(|t| matches!(t.role, Role::Agent | Role::Bot))
@@ -226,37 +288,48 @@ impl Auditor {
         let grade = readability::flesch_kincaid_grade(reply);
         let pii_leak = self.leaks(customer, history, reply, &policy.company_text);
         let policy_violations = policy_violations(reply, policy);
-
-        let empathy =
-            ((emotional_reaction.level + interpretation.level + exploration.level) as f32 / 3.0)
-                .min(1.0);
         let clarity = (1.0 - (grade - 8.0).max(0.0) / 6.0).clamp(0.0, 1.0);
-        let mut score =
-            100.0 * (0.30 * empathy + 0.35 * actionability + 0.15 * specificity + 0.20 * clarity);
-        if hollow_sympathy {
-            score -= 30.0;
-        }
-        score -= 15.0 * dismissive.len() as f32;
-        score -= (10.0 * repetition.len() as f32).min(20.0);
-        if over_apology {
-            score -= 10.0;
-        }
-        score -= 30.0 * pii_leak.len() as f32;
-        score -= 10.0 * policy_violations.len() as f32;
+        let [action_done, action_promised, timeline] = m.acts(reply);
+        let (numbers, names, words) = counts(reply);
+        let flag = |b: bool| f32::from(u8::from(b));
+        let mut features = Features {
+            dense: [
+                f32::from(emotional_reaction.level) / 2.0,
+                f32::from(interpretation.level) / 2.0,
+                f32::from(exploration.level) / 2.0,
+                actionability,
+                specificity,
+                flag(hollow_sympathy),
+                dismissive.len().min(2) as f32 / 2.0,
+                repetition.len().min(2) as f32 / 2.0,
+                flag(over_apology),
+                clarity,
+                apologies.min(2) as f32 / 2.0,
+                flag(handoff),
+                flag(information),
+                flag(problem_open),
+                flag(action_done),
+                flag(action_promised),
+                flag(timeline),
+                flag(reply.contains('?')),
+                flag(reply.contains("://") || reply.contains("www.")),
+                numbers.min(4) as f32 / 4.0,
+                names.min(4) as f32 / 4.0,
+                ((1 + words) as f32).ln() / 5.0,
+                flag(words < 12),
+                flag(customer.contains('?')),
+            ],
+            text: Vec::new(),
+        };
+        calibration::text_features(reply, &mut features.text);
         let safety = self.risk.is_match(customer).then(|| Safety {
             checks_safety: self.checks_safety.is_match(reply),
             gives_resources: self.resources.is_match(reply),
         });
-        if let Some(safety) = safety {
-            score = match (safety.checks_safety, safety.gives_resources) {
-                (true, true) => score.max(85.0),
-                (false, false) => score.min(20.0),
-                _ => score.min(60.0),
-            };
-        }
-
-        let mut audit = Audit {
-            score: score.clamp(0.0, 100.0).round() as u8,
+        let audit = Audit {
+            score: 0,
+            heard: 0.0,
+            moved: 0.0,
             emotional_reaction,
             interpretation,
             exploration,
@@ -274,8 +347,11 @@ impl Auditor {
             safety,
             suggestions: Vec::new(),
         };
-        audit.suggestions = suggestions(&audit, m.problem_is_open(customer));
-        Ok(audit)
+        let reading = Reading {
+            problem_open,
+            moves: answered,
+        };
+        Ok((audit, features, reading))
     }
 
     fn leaks(
@@ -297,12 +373,22 @@ impl Auditor {
             .chain(company.iter().map(String::as_str))
             .map(str::to_lowercase)
             .collect();
+        let links = links(reply);
         self.pii
             .detect(reply)
             .into_iter()
             .filter(|e| {
                 let value = reply[e.start..e.end].to_lowercase();
-                !given.iter().any(|g| g.contains(&value)) && !not_personal(reply, e)
+                // A leak costs a third of the score: only a confident name counts (a product or a
+                // word the detector half-recognises does not).
+                let confident =
+                    e.kind != rapport_privacy::EntityKind::Person || e.confidence >= 0.7;
+                let joined: String = value.split_whitespace().collect();
+                confident
+                    && !given
+                        .iter()
+                        .any(|g| g.contains(&value) || (joined.len() >= 4 && g.contains(&joined)))
+                    && !not_personal(reply, e, &links, self.pii.gazetteer())
             })
             .map(|e| Leak {
                 kind: e.kind.as_str(),
@@ -356,10 +442,20 @@ const SERVICE_CONTEXT: [&str; 12] = [
     "emergency",
 ];
 
-/// Whether a detected entity of `reply` is the agent's or a service's, not somebody's personal data: the
-/// agent introducing or signing themselves, an organisation, a service's or an emergency number.
-fn not_personal(reply: &str, e: &rapport_privacy::Entity) -> bool {
+/// Whether a detected entity of `reply` is the agent's, the customer's own or a service's, not
+/// somebody's personal data: the agent introducing or signing themselves, the customer addressed by
+/// name ("Hi Daniel", "sorry for the trouble, James!"), an organisation or a role ("our CEO ..."),
+/// anything inside a link the reply gives, a service's or an emergency number, a team mailbox.
+fn not_personal(
+    reply: &str,
+    e: &rapport_privacy::Entity,
+    links: &[Span],
+    names: &rapport_privacy::names::Gazetteer,
+) -> bool {
     use rapport_privacy::EntityKind;
+    if matches!(e.kind, EntityKind::Url) || links.iter().any(|l| l.overlaps(&e.span())) {
+        return true;
+    }
     let value = reply[e.start..e.end].to_lowercase();
     let before = reply[..e.start].to_lowercase();
     let after = &reply[e.end..];
@@ -368,19 +464,72 @@ fn not_personal(reply: &str, e: &rapport_privacy::Entity) -> bool {
             let introduction = ["i'm ", "i am ", "my name is ", "this is "]
                 .iter()
                 .any(|p| before.ends_with(p));
-            // "~Brianna", "^Jo", "- Tom", "Best, Tom" at the very end.
-            let last = after.trim().trim_end_matches(['.', '!']).is_empty();
+            // The customer addressed: after a greeting, or between a comma and the end of a sentence.
+            let trimmed = before.trim_end_matches([' ', ',']);
+            let greeted = [
+                "hi",
+                "hello",
+                "hey",
+                "dear",
+                "hallo",
+                "hola",
+                "bonjour",
+                "thanks",
+                "thank you",
+                "morning",
+                "afternoon",
+                "evening",
+            ]
+            .iter()
+            .any(|g| {
+                trimmed.ends_with(g)
+                    && trimmed[..trimmed.len() - g.len()]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| !c.is_alphanumeric())
+            });
+            // Where the name's sentence starts (after any @handles that open the reply).
+            let sentence = before
+                .rfind(['.', '!', '?', '\n'])
+                .map_or(before.as_str(), |i| &before[i + 1..]);
+            let sentence = sentence
+                .split_whitespace()
+                .skip_while(|w| w.starts_with('@'))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let closes = after.trim_start().starts_with(['!', '.', '?', ',', ':']);
+            let vocative = (before.ends_with(", ") && closes)
+                || (sentence.is_empty() && after.starts_with(','))
+                || (closes
+                    && [
+                        "hi", "hello", "hey", "thank", "thanks", "congrat", "welcome", "good ",
+                    ]
+                    .iter()
+                    .any(|g| sentence.starts_with(g)));
+            // Title-case words no name list knows are products and features ("Xbox Live",
+            // "Creative Cloud", "Lightroom") far more often than people in a reply.
+            let unknown = !value.split_whitespace().any(|w| names.is_listed_name(w));
+            // "~Brianna", "^Jo", "- Tom", "_Rjay", "Best, Tom" at the very end (a thread's "2/2"
+            // after it), or right after the link the reply ends on.
+            let rest = after.trim().trim_end_matches(['.', '!']);
+            let last = rest.is_empty()
+                || (rest.len() <= 5 && rest.chars().all(|c| c.is_ascii_digit() || c == '/'));
             let trimmed = before.trim_end();
             let signed = last
-                && (trimmed.ends_with(['~', '^', '-', '\u{2013}', '\u{2014}', ',', '\n'])
+                && (trimmed
+                    .ends_with(['~', '^', '-', '*', '_', '\u{2013}', '\u{2014}', ',', '\n'])
                     || before.ends_with('\n')
-                    || trimmed.is_empty());
+                    || trimmed.is_empty()
+                    || links.iter().any(|l| l.end == trimmed.len()));
             let organisation = value.split_whitespace().any(|w| {
                 ORGANISATION_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
             }) || after.trim_start().to_lowercase().starts_with("team")
                 || before.ends_with("the ")
-                || before.ends_with("our ");
-            introduction || signed || organisation
+                || before.ends_with("our ")
+                || ["ceo ", "president ", "founder ", "director "]
+                    .iter()
+                    .any(|r| before.ends_with(r));
+            introduction || greeted || vocative || signed || organisation || unknown
         }
         EntityKind::Phone => {
             let digits: String = value.chars().filter(char::is_ascii_digit).collect();
@@ -391,10 +540,74 @@ fn not_personal(reply: &str, e: &rapport_privacy::Entity) -> bool {
             let personal = [" him", " her", " them", " my ", " his", " wife", " husband"]
                 .iter()
                 .any(|p| near.contains(p));
-            emergency || (!personal && SERVICE_CONTEXT.iter().any(|c| near.contains(c)))
+            // Toll-free and non-geographic numbers belong to businesses.
+            let toll_free = [
+                "1800", "1888", "1877", "1866", "1855", "1844", "1833", "0800", "0808",
+            ]
+            .iter()
+            .any(|p| digits.starts_with(p))
+                || (digits.len() == 10
+                    && ["800", "888", "877", "866", "855", "844", "833"]
+                        .iter()
+                        .any(|p| digits.starts_with(p)));
+            emergency
+                || toll_free
+                || (!personal && SERVICE_CONTEXT.iter().any(|c| near.contains(c)))
+        }
+        EntityKind::Email => {
+            // A team's mailbox, not a person's.
+            let local = value.split('@').next().unwrap_or("");
+            TEAM_MAILBOXES.iter().any(|m| local.starts_with(m))
         }
         _ => false,
     }
+}
+
+/// Local parts of e-mail addresses that belong to a team, not a person.
+const TEAM_MAILBOXES: [&str; 18] = [
+    "support", "help", "care", "info", "contact", "report", "abuse", "privacy", "security",
+    "noreply", "no-reply", "service", "team", "hello", "feedback", "billing", "accounts", "dpo",
+];
+
+/// Links and @handles in a reply (what the detector finds inside one is part of the address, not
+/// personal data: the handle is the customer's or the company's own).
+fn links(reply: &str) -> Vec<Span> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for chunk in reply.split_inclusive(char::is_whitespace) {
+        let word = chunk.trim_end();
+        if word.contains("://") || word.starts_with("www.") || word.starts_with('@') {
+            let start = offset + word.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
+            out.push(Span::new(start, offset + word.len()));
+        }
+        offset += chunk.len();
+    }
+    out
+}
+
+/// Numbers (two digits or more), capitalised words inside a sentence (names, products, places) and
+/// words of a reply.
+fn counts(reply: &str) -> (usize, usize, usize) {
+    let (mut numbers, mut names, mut words) = (0, 0, 0);
+    let mut sentence_start = true;
+    for token in rapport_text::tokens(reply) {
+        if token.kind != rapport_text::TokenKind::Word {
+            sentence_start = matches!(token.text.chars().next(), Some('.' | '!' | '?' | ':'));
+            continue;
+        }
+        words += 1;
+        if token.text.chars().filter(char::is_ascii_digit).count() >= 2 {
+            numbers += 1;
+        } else if !sentence_start
+            && token.text != "I"
+            && !token.text.starts_with("I'")
+            && token.text.chars().next().is_some_and(char::is_uppercase)
+        {
+            names += 1;
+        }
+        sentence_start = false;
+    }
+    (numbers, names, words)
 }
 
 /// Share of the customer's specific details that the reply uses: numbers (order ids, amounts) count
@@ -555,7 +768,17 @@ fn policy_violations(reply: &str, policy: &Policy) -> Vec<String> {
     banned.chain(missing).collect()
 }
 
-fn suggestions(a: &Audit, problem_open: bool) -> Vec<String> {
+/// What the audit read besides its reported parts, for the suggestions.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    /// The customer's message still has a problem to solve.
+    problem_open: bool,
+    /// The reply acts, answers, asks a needed question or hands off.
+    moves: bool,
+}
+
+fn suggestions(a: &Audit, reading: Reading) -> Vec<String> {
+    let problem_open = reading.problem_open;
     let mut out = Vec::new();
     if let Some(safety) = a.safety {
         if !safety.checks_safety {
@@ -572,10 +795,14 @@ fn suggestions(a: &Audit, problem_open: bool) -> Vec<String> {
     if a.hollow_sympathy {
         out.push("Pair the sympathy with an action, an answer or a handoff: sympathy alone reads as scripted.".to_string());
     }
-    if a.actionability < 0.5 && problem_open && !safe {
+    if a.actionability < 0.5 && problem_open && !safe && (!reading.moves || a.moved < 3.0) {
         out.push("Add a concrete next step: what will happen, who does it and by when (e.g. \"I've asked the warehouse to resend it; you'll get tracking by Friday\").".to_string());
     }
-    if a.emotional_reaction.level == 0 && a.interpretation.level == 0 && problem_open {
+    if a.emotional_reaction.level == 0
+        && a.interpretation.level == 0
+        && problem_open
+        && a.heard < 3.5
+    {
         out.push("Acknowledge the customer's situation in one short, specific sentence before the fix (e.g. \"I'm sorry the refund still hasn't arrived\").".to_string());
     }
     if a.specificity < 0.34 && !safe {

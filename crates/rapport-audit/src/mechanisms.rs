@@ -56,7 +56,7 @@ impl Mechanisms {
                 r"(?i)(\bsorry\b|\bhugs?\b|\(\(+|heart goes out|breaks my heart|i feel (for you|your pain|you)|proud of you|love you|so sad|that'?s (awful|terrible|horrible|heartbreaking|frustrating|upsetting)|my condolences|\bsad to hear|hurts to hear|i'?m (so |really )?glad|so glad|happy for you|<3|how (frustrating|upsetting|stressful|worrying|awful))",
             ),
             reaction_weak: re(
-                r"(?i)(\bhope\b|good luck|best of luck|hang in there|don'?t give up|you'?re not alone|you are not alone|stay strong|you can do (it|this)|it'?s (ok|okay) (not )?to|feel free to|here for you|i'?m here|that sucks|\bsucks\b|\brough\b|\btough\b|oh no|\bdamn\b|\bwow\b|you (got|have got) this|it will get better|it gets better|things will get better|take care|you deserve|be kind to yourself|you matter|you'?re (worth|strong|brave)|\bhi\b|\bhey\b|\bwelcome\b|i understand|i hear you|i appreciate|thank you for your patience|thanks for your patience)",
+                r"(?i)(\bhope\b|good luck|best of luck|hang in there|don'?t give up|you'?re not alone|you are not alone|stay strong|you can do (it|this)|it'?s (ok|okay) (not )?to|feel free to|here for you|i'?m here|that sucks|\bsucks\b|\brough\b|\btough\b|oh no|\bdamn\b|\bwow\b|you (got|have got) this|it will get better|it gets better|things will get better|take care|you deserve|be kind to yourself|you matter|you'?re (worth|strong|brave)|i understand|i hear you|i appreciate|thank you for your patience|thanks for your patience)",
             ),
             interpretation_strong: re(
                 r"(?i)(i('?ve| have) been (there|through)|i went through|i('?ve| have) had (the same|a similar|similar)|i (know|understand) (how|what|exactly|that feeling|the feeling)|i feel the same|same (here|thing|boat)|me too|i used to|i was (in|the same)|sounds like|it seems (like )?|i can (imagine|tell|relate|see (that|why|how))|i relate|i get (it|that|what)|when i was|my (own )?experience|happened to me|i also|i'?ve felt|i felt|i('?m| am) (also|in the same)|i struggle|i know the feel|i understand (that|why|how)|so you('?ve| have)|if i understand (you|correctly))",
@@ -71,7 +71,7 @@ impl Mechanisms {
             invitation: re(r"(?i)(want|wanna|like) to (talk|vent|chat)|talk about it"),
             wh_start: re(r"(?i)^\s*(what|how|why|when|where|who|which)\b"),
             action_done: re(
-                r"(?i)\b(has|have) been (shipped|dispatched|sent|refunded|processed|approved|cancell?ed|updated|credited|replaced|resolved|fixed|escalated|re-?issued)\b|\b(i|we)('ve| have)\s+(just\s+|now\s+|already\s+)?(re-?)?(issued|sent|issued|refunded|processed|escalated|forwarded|passed|arranged|booked|cancell?ed|updated|added|reset|raised|created|logged|credited|replaced|reshipped|resent|applied|requested|submitted|fixed|restored|unlocked|reactivated|changed|corrected|removed|blocked|emailed|called|scheduled|reversed|waived|extended|upgraded)\b",
+                r"(?i)\b(has|have) been (shipped|dispatched|sent|refunded|processed|approved|cancell?ed|updated|credited|replaced|resolved|fixed|escalated|re-?issued)\b|\b(i|we)('ve| have)\s+(just\s+|now\s+|already\s+)?(re-?)?(issued|sent|issued|refunded|processed|escalated|forwarded|passed|arranged|booked|cancell?ed|updated|added|reset|raised|created|logged|credited|replaced|reshipped|resent|applied|requested|submitted|fixed|restored|unlocked|reactivated|changed|corrected|removed|blocked|emailed|called|scheduled|reversed|waived|extended|upgraded|opened|started|lodged|filed|flagged|chased|contacted|asked|ordered|looked up|checked)\b",
             ),
             action_promised: re(
                 r"(?i)\b(i|we)('ll| will| am going to| are going to| can)\s+(now\s+|also\s+|personally\s+)?(send|issue|refund|process|escalate|forward|arrange|book|cancel|update|add|reset|raise|create|credit|replace|reship|resend|apply|request|submit|fix|restore|unlock|reactivate|change|correct|remove|call|email|check|look into|investigate|contact|follow up|get back|transfer|connect|schedule|reverse|waive|extend|upgrade)\b",
@@ -81,7 +81,7 @@ impl Mechanisms {
             ),
             steps: re(r"(?im)(^\s*(\d+[.)]|step \d|[-*•] )|https?://\S+)"),
             timeline: re(
-                r"(?i)\b(within \d+|in (the next )?\d+(\s*[-–]\s*\d+)? (minutes?|hours?|days?|business days|working days|weeks?)|by (monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|the end of|end of)|today|tomorrow|tonight|this (morning|afternoon|evening|week)|next (week|monday|tuesday|wednesday|thursday|friday)|right away|straight away|immediately|shortly|as soon as|\d+\s*[-–]\s*\d+ (business |working )?days|24 hours|48 hours|on (monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
+                r"(?i)\b(within \d+|in (the next )?\d+(\s*[-–]\s*\d+)? (minutes?|hours?|days?|business days|working days|weeks?)|by (monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|the end of|end of)|today|tomorrow|tonight|this (morning|afternoon|evening|week)|next (week|monday|tuesday|wednesday|thursday|friday)|right away|straight away|immediately|shortly|as soon as|within the (hour|day|week)|\d+\s*[-–]\s*\d+ (business |working )?days|24 hours|48 hours|on (monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
             ),
             owner: re(
                 r"(?i)\b(i|we|our (team|billing team|support team|technical team|warehouse)|a specialist|my colleague|the courier)\b",
@@ -191,6 +191,15 @@ impl Mechanisms {
         0.5 * f32::from(u8::from(step))
             + 0.25 * f32::from(u8::from(owner))
             + 0.25 * f32::from(u8::from(timeline))
+    }
+
+    /// What the reply does: an action taken, an action promised, a timeline.
+    pub(crate) fn acts(&self, reply: &str) -> [bool; 3] {
+        [
+            self.action_done.is_match(reply),
+            self.action_promised.is_match(reply),
+            self.timeline.is_match(reply),
+        ]
     }
 
     pub fn is_handoff(&self, reply: &str) -> bool {

@@ -22,6 +22,10 @@ pub struct Args {
     /// A disclosure the reply must contain (repeatable), e.g. "automated assistant".
     #[arg(long, value_name = "PHRASE")]
     require: Vec<String>,
+    /// The company's own name, contacts or text the reply may quote without leaking anything
+    /// (repeatable), e.g. "Wells Fargo" or "billing@example.com".
+    #[arg(long, value_name = "TEXT")]
+    company: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -41,7 +45,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let policy = Policy {
         banned_phrases: args.banned,
         required_disclosures: args.require,
-        company_text: Vec::new(),
+        company_text: args.company,
     };
     let audit = Auditor::new().audit(&args.customer, &args.reply, &history, &policy)?;
     println!("{}", serde_json::to_string(&audit)?);

@@ -7,7 +7,7 @@ use rapport_signals::intent::IntentModel;
 use rapport_signals::Analyzer;
 use rayon::prelude::*;
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,12 +48,26 @@ pub enum Command {
     },
     /// Reply audit against annotated ratings of replies (cx_gold / cx_dialogues JSONL: rated agent and bot
     /// turns, and cx_gold's `alternatives`): Spearman of the audit score with the overall, heard and
-    /// moved ratings, and how often the best written reply outscores the scripted hollow one. The audit
-    /// is not fitted to these files (its formula is in the rapport-audit crate docs).
+    /// moved ratings, and how often the best written reply outscores the scripted hollow one.
+    ///
+    /// The shipped calibration (models/audit.json) was fitted to the shared annotated files, so its
+    /// figures on them are optimistic: with --cv K, grouped K-fold cross-validation instead (each fold
+    /// scored by a calibration fitted on the other folds only).
     Audit {
         /// Annotated conversations, JSONL; several files are pooled.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Grouped K-fold cross-validation of the calibration (K >= 2).
+        #[arg(long, value_name = "K")]
+        cv: Option<usize>,
+        /// How folds group replies (with --cv).
+        #[arg(long, value_enum, default_value = "conversation")]
+        cv_by: crate::cx::GroupBy,
+        /// Also print each reply whose score is 1.5 or more rating points from its overall rating.
+        #[arg(long)]
+        errors: bool,
+        #[command(flatten)]
+        hyper: AuditHyper,
     },
     /// CX reading on annotated conversations (cx_gold or cx_dialogues JSONL): signals and vulnerabilities
     /// micro-F1 with precision, recall and per-signal figures, sentiment Spearman and 3-way macro-F1,
@@ -252,12 +266,48 @@ pub fn run(command: Command) -> Result<ExitCode> {
             println!("{}", pii_report(&samples, errors));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { files } => {
+        Command::Audit {
+            files,
+            cv,
+            cv_by,
+            errors,
+            hyper,
+        } => {
             let mut conversations = Vec::new();
             for file in &files {
                 conversations.extend(rapport_eval::read_cx(file)?);
             }
-            let report = audit_report(&rapport_audit::Auditor::new(), &conversations)?;
+            let replies = rated_replies(&conversations, cv_by)?;
+            let report = match cv {
+                None => {
+                    let auditor = rapport_audit::Auditor::new();
+                    audit_report(&replies, &|_| &auditor, errors)?
+                }
+                Some(k) if k < 2 => bail!("--cv needs at least 2 folds"),
+                Some(k) => {
+                    let plain = rapport_audit::Auditor::new();
+                    let examples = audit_examples(&plain, &replies)?;
+                    let config = hyper.config();
+                    let auditors: Vec<rapport_audit::Auditor> = (0..k)
+                        .into_par_iter()
+                        .map(|fold| {
+                            let train: Vec<&rapport_audit::calibration::Example> = examples
+                                .iter()
+                                .filter(|e| rapport_audit::calibration::fold_of(e.group, k) != fold)
+                                .collect();
+                            rapport_audit::Auditor::new()
+                                .with_calibration(rapport_audit::calibration::fit(&train, &config))
+                        })
+                        .collect();
+                    let mut report = audit_report(
+                        &replies,
+                        &|group| &auditors[rapport_audit::calibration::fold_of(group, k)],
+                        errors,
+                    )?;
+                    report["cv"] = json!(format!("{k}-fold by {cv_by:?}").to_lowercase());
+                    report
+                }
+            };
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
@@ -443,47 +493,58 @@ pub fn pii_report(samples: &[rapport_eval::PiiSample], print_errors: bool) -> se
     })
 }
 
-/// The audit of `reply` as the reply to customer turn `at` of `conversation` (the turns before it are the
-/// history).
-fn audit_at(
-    auditor: &rapport_audit::Auditor,
-    conversation: &rapport_eval::CxConversation,
-    at: usize,
-    reply: &str,
-) -> Result<f64> {
-    let role = |r: &str| match r {
-        "customer" => rapport_audit::Role::Customer,
-        "bot" => rapport_audit::Role::Bot,
-        _ => rapport_audit::Role::Agent,
-    };
-    let history: Vec<rapport_audit::Turn> = conversation.turns[..at]
-        .iter()
-        .map(|t| rapport_audit::Turn {
-            role: role(&t.role),
-            text: t.text.clone(),
-        })
-        .collect();
-    let customer = conversation.turns.get(at).map_or("", |t| t.text.as_str());
-    let audit = auditor
-        .audit(customer, reply, &history, &rapport_audit::Policy::default())
-        .with_context(|| format!("auditing a reply of {}", conversation.session))?;
-    Ok(f64::from(audit.score))
+/// Hyper-parameters of the audit calibration's fit (`train audit`, `eval audit --cv`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditHyper {
+    /// Passes over the rated replies.
+    #[arg(long, default_value_t = FitConfig::default().epochs)]
+    epochs: usize,
+    /// AdaGrad step size.
+    #[arg(long, default_value_t = FitConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// L2 pull of the audit parts' weights.
+    #[arg(long, default_value_t = FitConfig::default().l2_dense)]
+    l2_dense: f32,
+    /// L2 pull of the hashed words' weights.
+    #[arg(long, default_value_t = FitConfig::default().l2_text)]
+    l2_text: f32,
 }
 
-/// `rapport eval audit`: the audit's agreement with annotated reply ratings.
-fn audit_report(
-    auditor: &rapport_audit::Auditor,
+use rapport_audit::calibration::FitConfig;
+
+impl AuditHyper {
+    pub fn config(&self) -> FitConfig {
+        FitConfig {
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            l2_dense: self.l2_dense,
+            l2_text: self.l2_text,
+            ..FitConfig::default()
+        }
+    }
+}
+
+/// A rated reply of an annotated conversation: an agent or bot turn, or one of cx_gold's alternatives.
+pub struct RatedReply<'a> {
+    pub conversation: &'a rapport_eval::CxConversation,
+    /// The customer turn it answers.
+    pub at: usize,
+    pub text: &'a str,
+    pub rating: &'a rapport_eval::ReplyRating,
+    /// `best` or `hollow` for an alternative.
+    pub kind: Option<&'a str>,
+    /// Its cross-validation group.
+    pub group: u64,
+}
+
+/// Every rated reply of `conversations`, in file order.
+pub fn rated_replies(
     conversations: &[rapport_eval::CxConversation],
-) -> Result<serde_json::Value> {
-    let (mut scores, mut overall, mut heard, mut moved) = (vec![], vec![], vec![], vec![]);
-    let mut add = |score: f64, rating: &rapport_eval::ReplyRating| {
-        scores.push(score);
-        overall.push(f64::from(rating.overall));
-        heard.push(f64::from(rating.heard));
-        moved.push(f64::from(rating.moved));
-    };
-    let (mut won, mut pairs) = (0usize, 0usize);
+    by: crate::cx::GroupBy,
+) -> Result<Vec<RatedReply<'_>>> {
+    let mut out = Vec::new();
     for conversation in conversations {
+        let group = crate::cx::group_of(conversation, by);
         for (j, turn) in conversation.turns.iter().enumerate() {
             let Some(rating) = &turn.rating else { continue };
             // The customer turn it answers: the last one before it.
@@ -493,10 +554,15 @@ fn audit_report(
             else {
                 continue;
             };
-            add(audit_at(auditor, conversation, at, &turn.text)?, rating);
+            out.push(RatedReply {
+                conversation,
+                at,
+                text: &turn.text,
+                rating,
+                kind: None,
+                group,
+            });
         }
-        let mut best = None;
-        let mut hollow = None;
         for alternative in &conversation.alternatives {
             let at = alternative.after_turn;
             if at >= conversation.turns.len() {
@@ -505,27 +571,144 @@ fn audit_report(
                     conversation.session
                 );
             }
-            let score = audit_at(auditor, conversation, at, &alternative.text)?;
-            add(score, &alternative.rating);
-            match alternative.kind.as_str() {
-                "best" => best = Some(score),
-                "hollow" => hollow = Some(score),
-                _ => {}
-            }
-        }
-        if let (Some(best), Some(hollow)) = (best, hollow) {
-            pairs += 1;
-            won += usize::from(best > hollow);
+            out.push(RatedReply {
+                conversation,
+                at,
+                text: &alternative.text,
+                rating: &alternative.rating,
+                kind: Some(alternative.kind.as_str()),
+                group,
+            });
         }
     }
-    if scores.is_empty() {
+    if out.is_empty() {
         bail!("no rated replies in these files (agent turns with heard/moved/overall labels)");
     }
+    Ok(out)
+}
+
+/// The customer message a reply answers, the turns before it and the company (whose name is not a
+/// leak), as the audit reads them.
+fn audit_context(reply: &RatedReply) -> (String, Vec<rapport_audit::Turn>, rapport_audit::Policy) {
+    let role = |r: &str| match r {
+        "customer" => rapport_audit::Role::Customer,
+        "bot" => rapport_audit::Role::Bot,
+        _ => rapport_audit::Role::Agent,
+    };
+    let turns = &reply.conversation.turns;
+    let history = turns[..reply.at]
+        .iter()
+        .map(|t| rapport_audit::Turn {
+            role: role(&t.role),
+            text: t.text.clone(),
+        })
+        .collect();
+    let customer = turns.get(reply.at).map_or("", |t| t.text.as_str());
+    let policy = rapport_audit::Policy {
+        company_text: vec![reply.conversation.company.clone()],
+        ..Default::default()
+    };
+    (customer.to_string(), history, policy)
+}
+
+/// The calibration's training examples for rated replies.
+pub fn audit_examples(
+    auditor: &rapport_audit::Auditor,
+    replies: &[RatedReply],
+) -> Result<Vec<rapport_audit::calibration::Example>> {
+    replies
+        .par_iter()
+        .map(|reply| {
+            let (customer, history, policy) = audit_context(reply);
+            let features = auditor
+                .features(&customer, reply.text, &history, &policy)
+                .with_context(|| format!("auditing a reply of {}", reply.conversation.session))?;
+            let r = reply.rating;
+            Ok(rapport_audit::calibration::Example {
+                features,
+                ratings: [r.overall, r.heard, r.moved].map(f32::from),
+                group: reply.group,
+            })
+        })
+        .collect()
+}
+
+/// `rapport eval audit`: the audit's agreement with annotated reply ratings, each reply scored by the
+/// auditor `auditor_for` gives for its group.
+fn audit_report<'a>(
+    replies: &[RatedReply],
+    auditor_for: &(dyn Fn(u64) -> &'a rapport_audit::Auditor + Sync),
+    print_errors: bool,
+) -> Result<serde_json::Value> {
+    let scores: Vec<f64> = replies
+        .par_iter()
+        .map(|reply| {
+            let (customer, history, policy) = audit_context(reply);
+            let audit = auditor_for(reply.group)
+                .audit(&customer, reply.text, &history, &policy)
+                .with_context(|| format!("auditing a reply of {}", reply.conversation.session))?;
+            Ok(f64::from(audit.score))
+        })
+        .collect::<Result<_>>()?;
+    if print_errors {
+        for (reply, &score) in replies.iter().zip(&scores) {
+            let as_rating = 1.0 + score / 25.0;
+            if (as_rating - f64::from(reply.rating.overall)).abs() >= 1.5 {
+                let customer = reply
+                    .conversation
+                    .turns
+                    .get(reply.at)
+                    .map_or("", |t| &t.text);
+                println!(
+                    "rated {} scored {score:.0} ({}) {:?} -> {:?}",
+                    reply.rating.overall, reply.conversation.session, customer, reply.text
+                );
+            }
+        }
+    }
+    let ratings = |f: fn(&rapport_eval::ReplyRating) -> u8| -> Vec<f64> {
+        replies.iter().map(|r| f64::from(f(r.rating))).collect()
+    };
+    let (mut won, mut pairs) = (0usize, 0usize);
+    let mut best: BTreeMap<(&str, usize), f64> = BTreeMap::new();
+    for (reply, &score) in replies.iter().zip(&scores) {
+        if reply.kind == Some("best") {
+            best.insert((reply.conversation.session.as_str(), reply.at), score);
+        }
+    }
+    for (reply, &score) in replies.iter().zip(&scores) {
+        if reply.kind == Some("hollow") {
+            if let Some(&b) = best.get(&(reply.conversation.session.as_str(), reply.at)) {
+                pairs += 1;
+                won += usize::from(b > score);
+            }
+        }
+    }
+    let mut per_source = serde_json::Map::new();
+    let sources: BTreeSet<&str> = replies
+        .iter()
+        .map(|r| r.conversation.source.as_str())
+        .collect();
+    if sources.len() > 1 {
+        for source in sources {
+            let (s, o): (Vec<f64>, Vec<f64>) = replies
+                .iter()
+                .zip(&scores)
+                .filter(|(r, _)| r.conversation.source == source)
+                .map(|(r, &s)| (s, f64::from(r.rating.overall)))
+                .unzip();
+            per_source.insert(
+                source.to_string(),
+                json!({"replies": s.len(), "rho_overall": round4(rapport_eval::spearman(&s, &o))}),
+            );
+        }
+    }
     Ok(serde_json::json!({
+        "per_source": per_source,
         "replies": scores.len(),
-        "rho_overall": rapport_eval::spearman(&scores, &overall),
-        "rho_heard": rapport_eval::spearman(&scores, &heard),
-        "rho_moved": rapport_eval::spearman(&scores, &moved),
+        "rho_overall": rapport_eval::spearman(&scores, &ratings(|r| r.overall)),
+        "rho_heard": rapport_eval::spearman(&scores, &ratings(|r| r.heard)),
+        "rho_moved": rapport_eval::spearman(&scores, &ratings(|r| r.moved)),
         "best_over_hollow": format!("{won}/{pairs}"),
     }))
 }

@@ -46,6 +46,18 @@ pub enum Command {
         #[command(flatten)]
         hyper: crate::cx::CxHyper,
     },
+    /// Fit the audit's calibration (how its parts combine into the score) to annotated reply ratings
+    /// (cx_gold / cx_dialogues JSONL) and write it as JSON (the shipped one is models/audit.json).
+    Audit {
+        /// Annotated conversations, JSONL; several files are pooled.
+        #[arg(long = "data", value_name = "FILE.jsonl", required = true)]
+        data: Vec<PathBuf>,
+        /// Where to write the calibration.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        #[command(flatten)]
+        hyper: crate::eval::AuditHyper,
+    },
     /// Distil the accurate tier's sentence encoder: a static token table fitted to follow the
     /// transformer (all-MiniLM-L6-v2) on a corpus of plain messages (no labels); see
     /// scripts/encoder-corpus.py for the corpus the shipped table was fitted on.
@@ -302,6 +314,34 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 conversations.len(),
                 examples.len(),
                 model.heads()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { data, out, hyper } => {
+            let mut conversations = Vec::new();
+            for file in &data {
+                conversations.extend(rapport_eval::read_cx(file)?);
+            }
+            let replies =
+                crate::eval::rated_replies(&conversations, crate::cx::GroupBy::Conversation)?;
+            let examples = crate::eval::audit_examples(&rapport_audit::Auditor::new(), &replies)?;
+            let config = hyper.config();
+            let refs: Vec<&rapport_audit::calibration::Example> = examples.iter().collect();
+            let mut calibration = rapport_audit::calibration::fit(&refs, &config);
+            let info = &mut calibration.info;
+            info.insert("trained".into(), today().into());
+            info.insert(
+                "data".into(),
+                data.iter().map(|p| file_name(p)).collect::<Vec<_>>().into(),
+            );
+            info.insert("replies".into(), examples.len().into());
+            info.insert("fit_config".into(), serde_json::to_value(config)?);
+            write_model(&out, calibration.to_json().as_bytes())?;
+            eprintln!(
+                "wrote {} ({} conversations, {} rated replies)",
+                out.display(),
+                conversations.len(),
+                examples.len()
             );
             Ok(ExitCode::SUCCESS)
         }

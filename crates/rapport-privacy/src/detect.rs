@@ -109,6 +109,11 @@ impl Detector {
     }
 
     /// Every detection at or above [`MIN_CONFIDENCE`], sorted by start, without overlaps.
+    /// The name lists the person detector reads.
+    pub fn gazetteer(&self) -> &names::Gazetteer {
+        &self.names
+    }
+
     pub fn detect(&self, text: &str) -> Vec<Entity> {
         let mut found = Vec::new();
         let lower = text.to_ascii_lowercase();

@@ -22,7 +22,34 @@ pub struct Gazetteer {
 impl Gazetteer {
     /// Whether `word` (any case) is a common word of English.
     pub fn is_common(&self, word: &str) -> bool {
-        lower_in(&self.common, word, &mut String::new())
+        self.common_word(word, &mut String::new())
+    }
+
+    /// Whether `word` (any case) is a listed given name or surname and not a common word.
+    pub fn is_listed_name(&self, word: &str) -> bool {
+        let mut buf = String::new();
+        let common = self.common_word(word, &mut buf);
+        !common && (self.first.contains(buf.as_str()) || self.last.contains(buf.as_str()))
+    }
+
+    /// A common word, or an inflection of one ("Settings", "Appointments", "Additionally") that is not
+    /// itself a listed name ("Banks", "Fields" stay possible surnames).
+    fn common_word(&self, word: &str, buf: &mut String) -> bool {
+        if lower_in(&self.common, word, buf) {
+            return true;
+        }
+        if self.first.contains(buf.as_str()) || self.last.contains(buf.as_str()) {
+            return false;
+        }
+        let lower = buf.as_str();
+        ["s", "es", "ed", "d", "ing", "ly", "ally"]
+            .iter()
+            .any(|suffix| {
+                lower.len() > suffix.len() + 3
+                    && lower
+                        .strip_suffix(suffix)
+                        .is_some_and(|base| self.common.contains(base))
+            })
     }
 
     pub fn builtin() -> Self {
@@ -328,8 +355,11 @@ fn without_possessive(word: &str) -> &str {
 }
 
 /// Whether the token is a social-media handle (`@TeamSupport`), which names an account, not a person.
+/// Every part of it counts: `@Neon_Vertigo` names no one called Vertigo.
 fn is_handle(text: &str, token: &Token<'_>) -> bool {
-    text[..token.span.start].ends_with('@')
+    let before = &text[..token.span.start];
+    let chunk = before.rsplit(char::is_whitespace).next().unwrap_or(before);
+    chunk.starts_with('@')
 }
 fn is_initial(tokens: &[Token<'_>], i: usize) -> bool {
     let t = &tokens[i];
@@ -437,7 +467,7 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
         for w in &words {
             let is_first = lower_in(&names.first, w.text, &mut buf);
             let is_last = lower_in(&names.last, w.text, &mut buf);
-            let is_common = w.text.chars().count() > 1 && lower_in(&names.common, w.text, &mut buf);
+            let is_common = w.text.chars().count() > 1 && names.common_word(w.text, &mut buf);
             if in_list(w.text, NOT_NAMES) {
                 not_names += 1;
             }
@@ -506,7 +536,9 @@ pub fn people(text: &str, tokens: &[Token<'_>], names: &Gazetteer, out: &mut Vec
         }
         if unknown == 0 && first_names == 0 && !titled {
             // Only common words ("Please Help", "Will"): a name only with strong context.
-            let strong = speaker || (cue_before && (words.len() > 1 || common_first_names > 0));
+            // "Try:" and "Link:" open instructions; a speaker's label is a name only when it can be one.
+            let strong = (speaker && common_first_names > 0)
+                || (cue_before && (words.len() > 1 || common_first_names > 0));
             score = if strong { 0.55 } else { 0.0 };
         }
         if score > 0.0 && (cue_before || speaker || possessive || cue_after) {

@@ -39,7 +39,8 @@ const CASES: &[(&str, &str, bool, bool)] = &[
     ("Why was I charged £5?", "I'm sorry for the confusion: the £5 is the monthly fee because the plan renewed on 1 May.", false, false),
     ("Do you deliver to Ireland?", "Yes, we deliver to Ireland; it usually takes 4 days.", false, false),
     // Questions to clarify: not hollow, not yet actionable.
-    ("It doesn't work.", "I'm sorry to hear that. Which device are you using, and what happens when you try?", true, false),
+    ("It doesn't work.", "I'm sorry to hear that. Which device are you using, and what happens when you try?", false, false),
+    ("My kids' tablets won't connect.", "We're sorry to hear that. What's going on with them?", false, false),
     ("My account is weird.", "What do you see when you log in? A screenshot would help me check.", false, false),
     // Closed problems: thanks and sympathy are fine.
     ("Thanks, that fixed it!", "Glad to hear it! Have a lovely day.", false, false),
@@ -264,4 +265,101 @@ fn safety_replies_score_as_what_they_are() {
         .expect("audit");
     assert!(calm.safety.is_none());
     assert!(calm.score > 20, "{calm:?}");
+}
+
+/// A strong human draft scores high and is not told to add what it already has; a scripted hollow
+/// reply to the same message scores far below it.
+#[test]
+fn a_strong_agent_draft_scores_high() {
+    let auditor = Auditor::new();
+    let customer = "My parcel 77120 STILL isn't here. This is the third time I'm contacting you!!";
+    let strong = auditor
+        .audit(
+            customer,
+            "Mark, I'm sorry you've had to chase us three times for order 77120. I've opened a trace with the courier and ordered a replacement that ships today; you'll get the tracking number by email within the hour. If it isn't with you by Thursday, reply here and my team leader will call you.",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    let hollow = auditor
+        .audit(
+            customer,
+            "We understand how frustrating this must be and appreciate your patience. Rest assured we are looking into it.",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    assert!(strong.score >= 70, "{strong:?}");
+    assert!(strong.moved >= 3.5, "{strong:?}");
+    assert!(
+        !strong.suggestions.iter().any(|s| s.contains("next step")),
+        "{:?}",
+        strong.suggestions
+    );
+    assert!(hollow.hollow_sympathy);
+    assert!(
+        hollow.score + 30 <= strong.score,
+        "{} vs {}",
+        hollow.score,
+        strong.score
+    );
+}
+
+/// A greeting is not an emotional reaction, and a trace with a timeline is a next step.
+#[test]
+fn greetings_are_not_reactions_and_a_trace_is_a_step() {
+    let auditor = Auditor::new();
+    let greeting = auditor
+        .audit(
+            "my order is late",
+            "Hi there, welcome!",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    assert_eq!(greeting.emotional_reaction.level, 0, "{greeting:?}");
+    let trace = auditor
+        .audit(
+            "where is my parcel?",
+            "I've opened a trace with the courier; you'll get the tracking number by email within the hour.",
+            &[],
+            &Policy::default(),
+        )
+        .expect("audit");
+    assert!(trace.actionability >= 0.75, "{trace:?}");
+    assert!(!trace.suggestions.iter().any(|s| s.contains("next step")));
+}
+
+/// Real replies address the customer by name, quote the company's name and toll-free number, start
+/// with the customer's handle and link to help pages: none of it is a leak.
+#[test]
+fn how_real_agents_write_is_not_a_leak() {
+    let auditor = Auditor::new();
+    let policy = Policy {
+        company_text: vec!["WellsFargo".into()],
+        ..Policy::default()
+    };
+    let replies = [
+        "@Neon_Vertigo Hi Daniel! You can reset it here: https://example.com/help/Reset?user=Announcements",
+        "@jmkrause78 Thanks for reaching out, Joshua. Wells Fargo can help at 1-800-225-5935, 24 hours a day.",
+        "@capt_geech We're sorry for the trouble, James! Please try the steps in Settings > Playback.",
+        "@wms_janet Thanks for the tweet Janet. Use Smart Sync to free up space.",
+        "Forward the suspicious email to reportphish@wellsfargo.com. Select the product type, then Install the driver.",
+        "You can find the form here https://example.com/contact Sasha",
+        "Please reach out to Xbox Live Support for more help with Creative Cloud. ^Vinod 2/2",
+    ];
+    for reply in replies {
+        let audit = auditor
+            .audit("I can't get into my account", reply, &[], &policy)
+            .expect("audit");
+        assert!(
+            audit.pii_leak.is_empty(),
+            "{reply}\n  flagged: {:?}",
+            audit
+                .pii_leak
+                .iter()
+                .map(|l| (&reply[l.span.start..l.span.end], l.kind))
+                .collect::<Vec<_>>()
+        );
+    }
 }

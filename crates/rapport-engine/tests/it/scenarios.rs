@@ -157,9 +157,11 @@ fn check(s: &Scenario, r: &Response, again: &Response) -> Vec<String> {
     if r.source != Source::Composer {
         fail(format!("expected the composer, got {:?}", r.source));
     }
-    if r.audit.score < 70 {
+    // The calibrated audit predicts a person's rating: 55 is 3.2 of 5, above a typical real agent's
+    // reply (mean rating 2.7 on the annotated real conversations).
+    if r.audit.score < 55 {
         fail(format!(
-            "audit score {} < 70: {:?}",
+            "audit score {} < 55: {:?}",
             r.audit.score, r.audit.suggestions
         ));
     }

@@ -4,7 +4,7 @@
 //! conversation, gives the concrete steps of the best knowledge-base article, never asks again for a fact
 //! the customer already gave, and always leaves a path to a person.
 
-use crate::kb::{Article, Hit};
+use crate::kb::{Article, Hit, Need};
 use crate::memory::{FactKind, Memory};
 use crate::policy::{Formality, Policy};
 use crate::strategy::{Move, MoveKind};
@@ -15,81 +15,53 @@ use rapport_signals::Analysis;
 /// Steps quoted from an article in one reply.
 const MAX_STEPS: usize = 3;
 
-/// What the customer's problem is about, from the intent and the article found.
+/// How gently a reply must speak: from the conversation reading (vulnerabilities) or the article's `Kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Topic {
-    Order,
-    Delivery,
-    Refund,
-    Billing,
-    Account,
-    Cancellation,
-    Technical,
+pub enum Care {
     Bereavement,
     Hardship,
-    General,
+    Plain,
 }
 
-impl Topic {
-    /// From the intent label, unless a vulnerability or the article says more.
-    pub fn of(intent: &str, article: Option<&Article>, analysis: &Analysis) -> Self {
+/// What the customer's problem is about, from the conversation reading and the knowledge-base article
+/// relevant to it (its `Kind`, `Subject` and `Needs`). The composer knows no company's topics: a bank's
+/// or a game studio's knowledge base names its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topic<'a> {
+    pub care: Care,
+    /// How to name the customer's situation ("your refund"); `None`: "this".
+    pub subject: Option<&'a str>,
+    /// The fact a reply needs to act.
+    pub needs: Option<FactKind>,
+}
+
+impl<'a> Topic<'a> {
+    /// From the reading of the latest customer turn and the relevant article, if any.
+    pub fn of(article: Option<&'a Article>, analysis: &Analysis) -> Self {
         let present = |n: &str| analysis.vulnerability.get(n).is_some_and(|s| s.present());
-        if present("bereavement") {
-            return Topic::Bereavement;
-        }
-        if present("financial_hardship") {
-            return Topic::Hardship;
-        }
-        let from_intent = match intent {
-            "cancel_order" | "check_cancellation_fee" => Topic::Cancellation,
-            "change_order" | "place_order" => Topic::Order,
-            "track_order"
-            | "delivery_period"
-            | "delivery_options"
-            | "change_shipping_address"
-            | "set_up_shipping_address" => Topic::Delivery,
-            "get_refund" | "track_refund" | "check_refund_policy" => Topic::Refund,
-            "payment_issue" | "check_invoice" | "get_invoice" | "check_payment_methods" => {
-                Topic::Billing
-            }
-            "recover_password"
-            | "registration_problems"
-            | "edit_account"
-            | "delete_account"
-            | "switch_account"
-            | "create_account" => Topic::Account,
-            _ => Topic::General,
-        };
-        let from_article = match article.map(|a| a.id.as_str()) {
-            Some("delivery") => Topic::Delivery,
-            Some("refunds") => Topic::Refund,
-            Some("billing") => Topic::Billing,
-            Some("account-access") => Topic::Account,
-            Some("cancellations") => Topic::Cancellation,
-            Some("technical") => Topic::Technical,
-            Some("bereavement") => Topic::Bereavement,
-            Some("financial-hardship") => Topic::Hardship,
-            _ => Topic::General,
-        };
-        // A confident intent names the topic; otherwise the article the words point to does.
-        if from_intent != Topic::General && analysis.intent.confidence >= 0.35 {
-            from_intent
-        } else if from_article != Topic::General {
-            from_article
+        let kind = article.and_then(|a| a.kind.as_deref());
+        let care = if present("bereavement") || kind == Some("bereavement") {
+            Care::Bereavement
+        } else if present("financial_hardship") || kind == Some("hardship") {
+            Care::Hardship
         } else {
-            from_intent
+            Care::Plain
+        };
+        Self {
+            care,
+            subject: article
+                .and_then(|a| a.subject.as_deref())
+                .filter(|_| care == Care::Plain),
+            needs: article.and_then(|a| a.needs).map(|n| match n {
+                Need::OrderNumber => FactKind::OrderId,
+                Need::AccountEmail => FactKind::Contact,
+            }),
         }
     }
 
     /// The fact a reply needs to act on this topic, if any.
     fn needs(self) -> Option<FactKind> {
-        match self {
-            Topic::Order | Topic::Delivery | Topic::Refund | Topic::Cancellation => {
-                Some(FactKind::OrderId)
-            }
-            Topic::Account => Some(FactKind::Contact),
-            _ => None,
-        }
+        self.needs
     }
 }
 
@@ -105,6 +77,8 @@ pub struct Context<'a> {
     pub discreet: bool,
     /// Sensitive phrases the customer used (lower case) that a discreet reply must not repeat.
     pub sensitive: &'a [String],
+    /// The customer threatens to leave over the problem (rather than asking how to cancel).
+    pub retention: bool,
 }
 
 /// A reply being written: sentences grouped in blocks (paragraphs or lists).
@@ -144,9 +118,15 @@ fn present(a: &Analysis, name: &str) -> bool {
 /// "I restarted it twice" -> "you restarted it twice".
 fn second_person(statement: &str) -> String {
     let mut out = Vec::new();
+    let mut after_i = false;
     for (i, word) in statement.split_whitespace().enumerate() {
         let lower = word.to_lowercase();
-        let swapped = match lower.trim_end_matches([',', '.', '!', '?']) {
+        let bare = lower.trim_end_matches([',', '.', '!', '?']);
+        // "I was" -> "you were", not "you was".
+        let was = after_i && bare == "was";
+        after_i = bare == "i";
+        let swapped = match bare {
+            _ if was => Some("were"),
             "i" => Some("you"),
             "i've" | "i’ve" => Some("you've"),
             "i'm" | "i’m" => Some("you're"),
@@ -196,26 +176,18 @@ fn first_name(memory: &Memory, vault: &mut Vault) -> Option<String> {
 }
 
 /// The words that name the customer's situation in an acknowledgement.
-fn situation(topic: Topic, memory: &Memory, discreet: bool) -> String {
+fn situation(topic: Topic<'_>, memory: &Memory, discreet: bool) -> String {
+    if discreet {
+        return "this".into();
+    }
     let order = memory
         .facts
         .iter()
         .find(|f| f.kind == FactKind::OrderId)
         .map(|f| f.value.as_str());
-    if discreet {
-        return "this".into();
-    }
-    match (topic, order) {
-        (Topic::Order | Topic::Delivery, Some(id)) => format!("order {id}"),
-        (Topic::Refund, Some(id)) => format!("the refund for order {id}"),
-        (Topic::Cancellation, Some(id)) => format!("cancelling order {id}"),
-        (Topic::Order, None) => "your order".into(),
-        (Topic::Delivery, None) => "your delivery".into(),
-        (Topic::Refund, None) => "your refund".into(),
-        (Topic::Cancellation, None) => "your cancellation".into(),
-        (Topic::Billing, _) => "this payment problem".into(),
-        (Topic::Account, _) => "getting into your account".into(),
-        (Topic::Technical, _) => "this technical problem".into(),
+    match (topic.needs, order, topic.subject) {
+        (Some(FactKind::OrderId), Some(id), _) => format!("order {id}"),
+        (_, _, Some(subject)) => subject.to_string(),
         _ => "this".into(),
     }
 }
@@ -246,7 +218,14 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
     let replies = earlier.len();
     let last = state.analyses.iter().rev().flatten().next();
     let article = ctx.hits.iter().find(|h| h.relevant()).map(|h| h.article);
-    let topic = last.map_or(Topic::General, |a| Topic::of(&a.intent.label, article, a));
+    let topic = last.map_or(
+        Topic {
+            care: Care::Plain,
+            subject: None,
+            needs: None,
+        },
+        |a| Topic::of(article, a),
+    );
     let name = if policy.brand.use_customer_name {
         first_name(&state.memory, vault)
     } else {
@@ -361,6 +340,18 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         }
     }
 
+    // A threat to leave is heard as what it is: the customer wants the problem fixed, not the exit.
+    if ctx.retention && !has(MoveKind::Handoff) && !ctx.discreet {
+        w.line(vary(
+            &[
+                "I don't want this to be the reason you leave us, so let's get it put right.",
+                "I'd really rather fix this than lose you as a customer.",
+            ],
+            &earlier,
+            replies,
+        ));
+    }
+
     if has(MoveKind::Apologize) {
         let repeat = last.is_some_and(|a| present(a, "repeat_contact"));
         w.line(if repeat {
@@ -464,13 +455,13 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
 
 fn acknowledgement(
     a: &Analysis,
-    topic: Topic,
+    topic: Topic<'_>,
     sit: &str,
     discreet: bool,
     earlier: &[&str],
     replies: usize,
 ) -> String {
-    if topic == Topic::Bereavement {
+    if topic.care == Care::Bereavement {
         return vary(
             &[
                 "Please accept my condolences. Thank you for letting us know at such a hard time.",
@@ -481,7 +472,7 @@ fn acknowledgement(
         )
         .to_string();
     }
-    if topic == Topic::Hardship || discreet {
+    if topic.care == Care::Hardship || discreet {
         return vary(
             &[
                 "Thank you for telling me. That sounds like a tough time, and you don't need to explain more than you want to.",
@@ -519,12 +510,21 @@ fn acknowledgement(
 fn relevant_steps<'a>(ctx: &Context<'_>, article: &'a Article, earlier: &[&str]) -> Vec<&'a str> {
     let customer = ctx.state.latest_customer_text();
     let given = |s: &str| earlier.iter().any(|e| e.contains(s));
+    // A step the customer says they already took ("I've restarted my phone and reinstalled the app")
+    // is not given again.
+    let tried = |s: &str| {
+        ctx.state
+            .memory
+            .tried
+            .iter()
+            .any(|t| overlap(s, &t.text) > 0)
+    };
     let started = article.steps.iter().any(|s| given(s));
     article
         .steps
         .iter()
         .map(String::as_str)
-        .filter(|s| !given(s))
+        .filter(|s| !given(s) && !tried(s))
         .filter(|s| !started || overlap(s, customer) > 0)
         .collect()
 }
@@ -551,6 +551,8 @@ fn inform(
                     .iter()
                     .find_map(|p| r.need.strip_prefix(p))
             })
+            // A sentence the reading had to cut ("... and you cant get ...") is not quoted.
+            .filter(|need| !need.trim_end().ends_with("..."))
             .map(|need| {
                 let need = second_person(need).replace(" ,", ",");
                 let mut need = need.trim_end_matches([' ', ',', '.', '!', '?']).to_string();

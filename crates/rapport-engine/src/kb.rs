@@ -7,6 +7,9 @@
 //! # Title
 //!
 //! Keywords: refund, money back, ...
+//! Kind: refund
+//! Subject: your refund
+//! Needs: order number
 //!
 //! One or more paragraphs of introduction.
 //!
@@ -14,6 +17,13 @@
 //! 1. First step.
 //! 2. Second step.
 //! ```
+//!
+//! `Kind`, `Subject` and `Needs` are optional. `Kind` tells the composer what the article is for where
+//! that changes the reply: `bereavement` and `hardship` (a gentle, discreet reply), `cancellation` (not
+//! quoted to a customer who threatens to leave: that is retention, not instructions). `Subject` names the
+//! customer's situation in an acknowledgement ("I can see why you're upset about your refund"); without
+//! it the reply says "this". `Needs` is the one fact a reply must ask for before it can act: `order
+//! number` or `account email`.
 //!
 //! The index lives in memory and is built once when the knowledge base is loaded; a service reloads the
 //! folder when it changes.
@@ -91,6 +101,20 @@ pub struct Article {
     pub keywords: Vec<String>,
     pub intro: String,
     pub steps: Vec<String>,
+    /// What the article is for, lower case (`Kind:`), when it changes the reply.
+    pub kind: Option<String>,
+    /// How a reply names the customer's situation (`Subject:`), e.g. "your refund".
+    pub subject: Option<String>,
+    /// The fact a reply must have before it can act (`Needs:`).
+    pub needs: Option<Need>,
+}
+
+/// A fact an article needs from the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    OrderNumber,
+    AccountEmail,
 }
 
 impl Article {
@@ -109,6 +133,7 @@ impl Article {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| bad("the first line must be a `# Title`"))?;
         let (mut keywords, mut intro, mut steps) = (Vec::new(), Vec::<String>::new(), Vec::new());
+        let (mut kind, mut subject, mut needs) = (None, None, None);
         let mut in_steps = false;
         for line in lines {
             let trimmed = line.trim();
@@ -118,6 +143,20 @@ impl Article {
                         .map(|w| w.trim().to_string())
                         .filter(|w| !w.is_empty()),
                 );
+            } else if let (false, Some(k)) = (in_steps, header(trimmed, "Kind:")) {
+                kind = Some(k.to_lowercase());
+            } else if let (false, Some(k)) = (in_steps, header(trimmed, "Subject:")) {
+                subject = Some(k.to_string());
+            } else if let (false, Some(k)) = (in_steps, header(trimmed, "Needs:")) {
+                needs = Some(match k.to_lowercase().as_str() {
+                    "order number" | "order id" | "order_id" => Need::OrderNumber,
+                    "account email" | "email" | "contact" => Need::AccountEmail,
+                    other => {
+                        return Err(bad(&format!(
+                            "`Needs: {other}`: expected `order number` or `account email`"
+                        )))
+                    }
+                });
             } else if let Some(heading) = trimmed.strip_prefix("## ") {
                 in_steps = heading.trim().eq_ignore_ascii_case("steps");
             } else if in_steps {
@@ -146,8 +185,18 @@ impl Article {
             keywords,
             intro: intro.join(" "),
             steps,
+            kind,
+            subject,
+            needs,
         })
     }
+}
+
+/// The value of a `Name: value` header line (the name in any case), if the line is one and has a value.
+fn header<'l>(line: &'l str, name: &str) -> Option<&'l str> {
+    let head = line.get(..name.len())?;
+    let value = line[name.len()..].trim();
+    (head.eq_ignore_ascii_case(name) && !value.is_empty()).then_some(value)
 }
 
 /// `1. text` or `1) text` -> `text`.

@@ -161,11 +161,15 @@ impl Responder {
         }
         let moves = strategy::decide(&state, &self.policy);
         let query = self.query(&state, conversation);
-        let hits = self
+        let mut hits = self
             .kb
             .as_ref()
             .map(|kb| kb.search(&query, 3))
             .unwrap_or_default();
+        let retention = retention(&state);
+        if retention {
+            hits.retain(|h| h.article.kind.as_deref() != Some("cancellation"));
+        }
         let article = hits
             .iter()
             .find(|h| h.relevant())
@@ -179,6 +183,7 @@ impl Responder {
                 hits: &hits,
                 discreet,
                 sensitive: &sensitive,
+                retention,
             },
             &mut vault,
         );
@@ -469,4 +474,29 @@ pub fn prompt(
             }),
     );
     messages
+}
+
+/// A customer who threatens to leave ("if it's not here by Friday I'm cancelling everything", "give me
+/// a reason not to switch") needs the problem fixed and a reason to stay, not cancellation steps: the
+/// knowledge base's `Kind: cancellation` articles are left out then, unless they ask how to cancel.
+fn retention(state: &State) -> bool {
+    static ASKS_TO_CANCEL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let threat = state
+        .analyses
+        .iter()
+        .rev()
+        .flatten()
+        .next()
+        .and_then(|a| a.signals.get("churn_threat"))
+        .is_some_and(|s| s.present());
+    if !threat {
+        return false;
+    }
+    let asks = ASKS_TO_CANCEL.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\b(how (do|can|would) i (cancel|close|end|leave|switch|terminate)|(please|pls|plz|i want to|i'd like to|i would like to|i need to|help me|can you|could you) (cancel|close|end|leave|terminate)|cancel (it|my \w+|the \w+) (now|today|please|asap)|keep my number)\b",
+        )
+        .unwrap_or_else(|e| panic!("the cancel-request pattern compiles: {e}"))
+    });
+    !asks.is_match(state.latest_customer_text())
 }

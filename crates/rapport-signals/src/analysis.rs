@@ -495,6 +495,7 @@ impl Analyzer {
                     let says = Says {
                         solved: scratch.cx_input.dense[cx::SAYS_RESOLVED_INPUT] > 0.0,
                         after_pending: scratch.cx_inputs.outcome_pending(),
+                        still_broken: scratch.cx_inputs.still_broken(),
                     };
                     read_turn(
                         model,
@@ -558,6 +559,8 @@ struct Says {
     /// a decision, a call back), or the customer says they wait to hear. A date alone ("arrives within
     /// 7 days", "well within the limit") is not that: the question can be answered and the step done.
     after_pending: bool,
+    /// The customer says it still fails ("thanks, but it still doesn't work").
+    still_broken: bool,
 }
 
 fn read_turn(
@@ -581,10 +584,11 @@ fn read_turn(
     let resolved = model.calibrated(cx::RESOLVED_HEAD, probabilities[cx::RESOLVED_HEAD]);
     let none = model.calibrated(cx::NO_PROBLEM_HEAD, probabilities[cx::NO_PROBLEM_HEAD]);
     // "ok did that and it works now": the customer's own words settle it unless they push back.
-    let says_solved = says.solved && !reading.pushback.present();
+    let says_solved = says.solved && !reading.pushback.present() && !says.still_broken;
     // "perfect, thank you" to "the claims team will contact you within 5 working days" is thanks for
     // a step, not a solved problem: the outcome is still to come.
-    let model_solved = resolved >= PRESENT && resolved >= none && !says.after_pending;
+    let model_solved =
+        resolved >= PRESENT && resolved >= none && !says.after_pending && !says.still_broken;
     reading.problem = if says_solved || model_solved {
         "resolved"
     } else if none >= PRESENT {

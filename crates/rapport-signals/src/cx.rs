@@ -339,6 +339,7 @@ pub struct InputScratch {
     lower: String,
     cleaned: String,
     outcome_pending: bool,
+    still_broken: bool,
 }
 
 impl InputScratch {
@@ -349,7 +350,37 @@ impl InputScratch {
     pub fn outcome_pending(&self) -> bool {
         self.outcome_pending
     }
+
+    /// Whether the customer says, in the message [`dense_input`] last read, that it still fails ("thanks,
+    /// but it still doesn't work"): not a model input; the reading never calls such a message resolved.
+    pub fn still_broken(&self) -> bool {
+        self.still_broken
+    }
 }
+
+/// Words of a customer whose problem is still there.
+const STILL_BROKEN: [&str; 20] = [
+    "still doesn't",
+    "still does not",
+    "still isn't",
+    "still is not",
+    "still not ",
+    "still won't",
+    "still can't",
+    "still cannot",
+    "still broken",
+    "still the same",
+    "still having",
+    "still getting",
+    "didn't work",
+    "did not work",
+    "doesn't work",
+    "does not work",
+    "didn't help",
+    "did not help",
+    "didn't fix",
+    "same problem",
+];
 
 /// Whether `word` is `negation`, ignoring ASCII case and reading a typographic apostrophe as `'`.
 fn same_word(word: &str, negation: &str) -> bool {
@@ -456,6 +487,7 @@ pub fn dense_input(
     let says_resolved = f32::from(says_resolved(&scratch.lower));
     let says_waiting = f32::from(WAITING.iter().any(|p| scratch.lower.contains(p)));
     scratch.outcome_pending = WAITING_TO_HEAR.iter().any(|p| scratch.lower.contains(p));
+    scratch.still_broken = STILL_BROKEN.iter().any(|p| scratch.lower.contains(p));
     let closing = f32::from(
         (CLOSING.iter().any(|p| scratch.lower.contains(p))
             || scratch

@@ -3,6 +3,7 @@
 mod llm;
 mod properties;
 mod scenarios;
+mod sectors;
 mod strategy;
 
 use rapport_engine::memory::FactKind;

@@ -308,9 +308,11 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
             ));
         }
     } else if replies == 0 && !has(MoveKind::Handoff) {
-        w.line(format!(
-            "Thanks for getting in touch about {sit}; I can help with that."
-        ));
+        w.line(if sit == "this" {
+            "Thanks for getting in touch.".to_string()
+        } else {
+            format!("Thanks for getting in touch about {sit}; I can help with that.")
+        });
     }
 
     if has(MoveKind::Reflect) {
@@ -551,8 +553,20 @@ fn inform(
                     .iter()
                     .find_map(|p| r.need.strip_prefix(p))
             })
-            // A sentence the reading had to cut ("... and you cant get ...") is not quoted.
-            .filter(|need| !need.trim_end().ends_with("..."))
+            // A sentence the reading had to cut is quoted up to its last whole clause ("I ordered the
+            // pack over 48 hours ago and didnt ..." -> "I ordered the pack over 48 hours ago"), or not
+            // at all.
+            // A title in quotes is the customer's to name; "my" inside it is not the customer's.
+            .filter(|need| !need.contains(['"', '\u{201c}', '\u{201d}']))
+            .and_then(|need| match need.trim_end().strip_suffix("...") {
+                None => Some(need),
+                Some(cut) => [",", " and ", " but ", " so ", " because "]
+                    .iter()
+                    .filter_map(|b| cut.rfind(b))
+                    .max()
+                    .map(|at| &cut[..at])
+                    .filter(|clause| clause.split_whitespace().count() >= 4),
+            })
             .map(|need| {
                 let need = second_person(need).replace(" ,", ",");
                 let mut need = need.trim_end_matches([' ', ',', '.', '!', '?']).to_string();
@@ -576,12 +590,52 @@ fn inform(
                         .any(|g| lower.starts_with(g))
             });
         let when = promised(&ctx.policy.commitments.support_reply, "as soon as they can");
+        // A statement of the customer's situation reads back well ("you ordered the pack two days ago");
+        // a question or a greeting does not.
+        let need = need.filter(|n| {
+            ["you ", "your ", "you've ", "you're ", "you'd "]
+                .iter()
+                .any(|p| n.starts_with(p))
+        });
         match need {
             Some(need) => w.line(format!(
-                "I've passed this to our support team with the details ({need}); they'll look into it and reply here {when}."
+                "I've noted that {need} and passed it to our support team; they'll look into it and reply here {when}."
             )),
-            None => w.line(format!("I've shared this with our support team; they'll look into it and reply here {when}.")),
+            None => w.line(format!("I've passed this to our support team; they'll look into it and reply here {when}.")),
         }
+        // A fault (not a request or a question) gets the one question that moves it forward, unless the
+        // strategy asks its own.
+        let fault = {
+            let text = ctx.state.latest_customer_text().to_lowercase();
+            [
+                "not working",
+                "doesn't work",
+                "won't",
+                "can't",
+                "cannot",
+                "error",
+                "crash",
+                "broken",
+                "stuck",
+                "keeps ",
+                "isn't working",
+                "stopped",
+                "fails",
+                "failed",
+                "freez",
+            ]
+            .iter()
+            .any(|f| text.contains(f))
+        };
+        if !fault || ctx.moves.iter().any(|m| m.kind == MoveKind::Clarify) {
+            return;
+        }
+        let tried = !ctx.state.memory.tried.is_empty();
+        w.line(if tried {
+            "So they can fix it first time: is there an error message, or anything that changed just before it started?"
+        } else {
+            "So they can fix it first time: what do you see when it goes wrong, and what have you tried so far?"
+        });
         return;
     };
     let confused = ctx

@@ -242,6 +242,8 @@ pub struct KnowledgeBase {
     id_field: Field,
     /// Per article, the analysed words of each keyword phrase.
     anchors: Vec<Vec<Vec<String>>>,
+    /// Every word of every article, lower case (to tell the company's products from others').
+    vocabulary: std::collections::HashSet<String>,
     /// Where it came from, for messages.
     pub source: String,
 }
@@ -256,6 +258,52 @@ impl std::fmt::Debug for KnowledgeBase {
 }
 
 impl KnowledgeBase {
+    /// The first product or service of another company the text names, one this knowledge base never
+    /// mentions ("After Effects", "iPad", "Minecraft"): its articles are about the company's own
+    /// products, and their steps do not fit. `known` adds words of the company (its brand name). Names
+    /// of people, common words and sentence-initial capitals are not products.
+    pub fn unknown_product<'t>(&self, text: &'t str, known: &str) -> Option<&'t str> {
+        static NAMES: std::sync::OnceLock<rapport_privacy::names::Gazetteer> =
+            std::sync::OnceLock::new();
+        let names = NAMES.get_or_init(rapport_privacy::names::Gazetteer::builtin);
+        let known = known.to_lowercase();
+        let mut sentence_start = true;
+        let mut offset = 0;
+        for chunk in text.split_inclusive(char::is_whitespace) {
+            let at = offset;
+            offset += chunk.len();
+            let word = chunk.trim();
+            if word.starts_with('@') || word.starts_with('#') || word.contains("://") {
+                sentence_start = false;
+                continue;
+            }
+            for token in rapport_text::tokens(word) {
+                if token.kind != rapport_text::TokenKind::Word {
+                    sentence_start |= matches!(token.text.chars().next(), Some('.' | '!' | '?'));
+                    continue;
+                }
+                let t = token.text;
+                let mut chars = t.chars();
+                let first_upper = chars.next().is_some_and(char::is_uppercase);
+                let inner_upper =
+                    t.chars().skip(1).any(char::is_uppercase) && t.chars().any(char::is_lowercase);
+                let candidate = t.chars().count() >= 3
+                    && t.chars().all(char::is_alphanumeric)
+                    && (inner_upper || (first_upper && !sentence_start))
+                    && !t.starts_with("I'")
+                    && !names.is_common(t)
+                    && !names.is_listed_name(t);
+                sentence_start = false;
+                let lower = t.to_lowercase();
+                if candidate && !self.vocabulary.contains(&lower) && !known.contains(&lower) {
+                    let start = at + (chunk.len() - chunk.trim_start().len()) + token.span.start;
+                    return text.get(start..start + t.len());
+                }
+            }
+        }
+        None
+    }
+
     /// The shipped example knowledge base.
     pub fn example() -> Result<Self, KbError> {
         let articles = EXAMPLE
@@ -376,7 +424,19 @@ impl KnowledgeBase {
                     .collect()
             })
             .collect();
+        let vocabulary = articles
+            .iter()
+            .flat_map(|a| {
+                [&a.title, &a.intro]
+                    .into_iter()
+                    .chain(&a.keywords)
+                    .chain(&a.steps)
+                    .flat_map(|t| rapport_text::tokens(t).map(|w| w.text.to_lowercase()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         Ok(Self {
+            vocabulary,
             articles,
             reader,
             analyzer,
@@ -458,6 +518,26 @@ const STOP: [&str; 40] = [
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn other_companies_products_are_unknown_and_people_are_not_products() {
+        let kb = KnowledgeBase::example().expect("example");
+        fn unknown<'t>(kb: &KnowledgeBase, t: &'t str) -> Option<&'t str> {
+            kb.unknown_product(t, "Northwind Home")
+        }
+        assert_eq!(
+            unknown(&kb, "My pc crashed and Photoshop corrupted the file"),
+            Some("Photoshop")
+        );
+        assert_eq!(
+            unknown(&kb, "trying to set up my daughters iPad"),
+            Some("iPad")
+        );
+        assert_eq!(unknown(&kb, "@AdobeCare the app crashed"), None);
+        assert_eq!(unknown(&kb, "My husband John passed away last week"), None);
+        assert_eq!(unknown(&kb, "The Northwind app keeps crashing"), None);
+        assert_eq!(unknown(&kb, "My parcel never arrived. Where is it?"), None);
+    }
+
     use super::*;
 
     #[test]

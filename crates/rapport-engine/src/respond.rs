@@ -170,6 +170,24 @@ impl Responder {
         if retention {
             hits.retain(|h| h.article.kind.as_deref() != Some("cancellation"));
         }
+        // The customer's problem is with a product the knowledge base never mentions: its steps are for
+        // the company's own products (only the articles about the customer's life still apply).
+        if let Some(kb) = &self.kb {
+            let latest = conversation
+                .turns
+                .iter()
+                .rev()
+                .find(|t| t.role == Role::Customer)
+                .map_or("", |t| t.text.as_str());
+            if kb
+                .unknown_product(latest, &self.policy.brand.name)
+                .is_some()
+            {
+                hits.retain(|h| {
+                    matches!(h.article.kind.as_deref(), Some("bereavement" | "hardship"))
+                });
+            }
+        }
         let article = hits
             .iter()
             .find(|h| h.relevant())

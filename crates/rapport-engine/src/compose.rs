@@ -423,7 +423,8 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
 
     if has(MoveKind::Clarify) {
         let needed = topic.needs().filter(|k| !state.memory.knows(*k));
-        let question = if last.is_some_and(|a| present(a, "confusion")) {
+        // "Explain differently" needs an explanation before it.
+        let question = if last.is_some_and(|a| present(a, "confusion")) && replies > 0 {
             Some("Which part would you like me to explain differently?")
         } else if let Some(kind) = needed {
             Some(ask_for(kind))
@@ -603,39 +604,6 @@ fn inform(
             )),
             None => w.line(format!("I've passed this to our support team; they'll look into it and reply here {when}.")),
         }
-        // A fault (not a request or a question) gets the one question that moves it forward, unless the
-        // strategy asks its own.
-        let fault = {
-            let text = ctx.state.latest_customer_text().to_lowercase();
-            [
-                "not working",
-                "doesn't work",
-                "won't",
-                "can't",
-                "cannot",
-                "error",
-                "crash",
-                "broken",
-                "stuck",
-                "keeps ",
-                "isn't working",
-                "stopped",
-                "fails",
-                "failed",
-                "freez",
-            ]
-            .iter()
-            .any(|f| text.contains(f))
-        };
-        if !fault || ctx.moves.iter().any(|m| m.kind == MoveKind::Clarify) {
-            return;
-        }
-        let tried = !ctx.state.memory.tried.is_empty();
-        w.line(if tried {
-            "So they can fix it first time: is there an error message, or anything that changed just before it started?"
-        } else {
-            "So they can fix it first time: what do you see when it goes wrong, and what have you tried so far?"
-        });
         return;
     };
     let confused = ctx

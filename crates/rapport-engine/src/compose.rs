@@ -192,6 +192,53 @@ fn situation(topic: Topic<'_>, memory: &Memory, discreet: bool) -> String {
     }
 }
 
+/// "my Face ID isn't working" -> "your Face ID": the first thing the customer calls theirs, up to three
+/// words, when it is a thing (not a person, their name or their contact details).
+fn owned_thing(text: &str) -> Option<String> {
+    const STOP: [&str; 73] = [
+        "is", "isn't", "was", "wasn't", "won't", "will", "keeps", "has", "hasn't", "had", "got",
+        "get", "gets", "does", "doesn't", "did", "didn't", "and", "but", "or", "to", "for", "from",
+        "in", "on", "at", "with", "that", "which", "not", "still", "just", "never", "can", "can't",
+        "cannot", "are", "aren't", "been", "be", "so", "because", "again", "now", "i", "you", "he",
+        "she", "it", "they", "we", "said", "says", "when", "where", "if", "as", "this", "after",
+        "before", "while", "since", "until", "also", "too", "all", "every", "about", "into", "of",
+        "the", "a", "an",
+    ];
+    const NOT_THINGS: [&str; 24] = [
+        "name", "email", "e-mail", "number", "phone", "address", "husband", "wife", "mum", "mom",
+        "dad", "son", "daughter", "father", "mother", "friend", "partner", "god", "bad", "own",
+        "life", "family", "kids", "self",
+    ];
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !w.starts_with('@') && !w.contains("://"))
+        .collect();
+    let at = words.iter().position(|w| w.eq_ignore_ascii_case("my"))?;
+    let mut thing = Vec::new();
+    for raw in &words[at + 1..] {
+        let word = raw.trim_end_matches(['.', ',', '!', '?', ';', ':', ')']);
+        let lower = word.to_lowercase();
+        let verb_like = lower.len() > 4 && (lower.ends_with("ed") || lower.ends_with("ing"));
+        if word.is_empty()
+            || STOP.contains(&lower.as_str())
+            || verb_like
+            || !word
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '\'')
+        {
+            break;
+        }
+        thing.push(word);
+        if thing.len() == 3 || raw.len() != word.len() {
+            break;
+        }
+    }
+    let first = thing.first()?.to_lowercase();
+    let last = thing.last()?.to_lowercase();
+    (!NOT_THINGS.contains(&first.as_str()) && !NOT_THINGS.contains(&last.as_str()))
+        .then(|| format!("your {}", thing.join(" ")))
+}
+
 /// The question that gets the missing fact for a topic.
 fn ask_for(kind: FactKind) -> &'static str {
     match kind {
@@ -271,7 +318,13 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         return finish(w, ctx);
     }
 
-    let sit = situation(topic, &state.memory, ctx.discreet);
+    let mut sit = situation(topic, &state.memory, ctx.discreet);
+    if sit == "this" && !ctx.discreet && topic.care == Care::Plain {
+        // No article names it: the thing the customer says is theirs ("my Face ID isn't working").
+        if let Some(own) = owned_thing(state.latest_customer_text()) {
+            sit = own;
+        }
+    }
     if has(MoveKind::ConfirmResolution) {
         let what = if sit == "this" {
             "that".to_string()
@@ -311,7 +364,11 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         w.line(if sit == "this" {
             "Thanks for getting in touch.".to_string()
         } else {
-            format!("Thanks for getting in touch about {sit}; I can help with that.")
+            if article.is_some() {
+                format!("Thanks for getting in touch about {sit}; I can help with that.")
+            } else {
+                format!("Thanks for getting in touch about {sit}.")
+            }
         });
     }
 
@@ -736,6 +793,25 @@ fn promised<'a>(committed: &'a str, otherwise: &'a str) -> &'a str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn owned_things_are_named_people_and_contacts_are_not() {
+        assert_eq!(
+            owned_thing("Hey @Apple my Face ID isn't working link").as_deref(),
+            Some("your Face ID")
+        );
+        assert_eq!(
+            owned_thing("almost a year since my account got hacked").as_deref(),
+            Some("your account")
+        );
+        assert_eq!(
+            owned_thing("I restarted GTA and my progress got reset").as_deref(),
+            Some("your progress")
+        );
+        assert_eq!(owned_thing("my husband passed away"), None);
+        assert_eq!(owned_thing("my email is a@b.com"), None);
+        assert_eq!(owned_thing("nothing of mine here"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -60,9 +60,9 @@ pub enum Command {
         /// Grouped K-fold cross-validation of the calibration (K >= 2).
         #[arg(long, value_name = "K")]
         cv: Option<usize>,
-        /// How folds group replies (with --cv).
+        /// What cross-validation folds keep together (with --cv).
         #[arg(long, value_enum, default_value = "conversation")]
-        cv_by: crate::cx::GroupBy,
+        group_by: crate::cx::GroupBy,
         /// Also print each reply whose score is 1.5 or more rating points from its overall rating.
         #[arg(long)]
         errors: bool,
@@ -269,7 +269,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Audit {
             files,
             cv,
-            cv_by,
+            group_by,
             errors,
             hyper,
         } => {
@@ -277,7 +277,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
             for file in &files {
                 conversations.extend(rapport_eval::read_cx(file)?);
             }
-            let replies = rated_replies(&conversations, cv_by)?;
+            let replies = rated_replies(&conversations, group_by)?;
             let report = match cv {
                 None => {
                     let auditor = rapport_audit::Auditor::new();
@@ -304,7 +304,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         &|group| &auditors[rapport_audit::calibration::fold_of(group, k)],
                         errors,
                     )?;
-                    report["cv"] = json!(format!("{k}-fold by {cv_by:?}").to_lowercase());
+                    report["cv"] = json!(format!("{k}-fold by {group_by:?}").to_lowercase());
                     report
                 }
             };

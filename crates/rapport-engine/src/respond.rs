@@ -167,7 +167,7 @@ impl Responder {
             .map(|kb| kb.search(&query, 3))
             .unwrap_or_default();
         let retention = retention(&state);
-        if retention {
+        if retention || already_cancelled(state.latest_customer_text()) {
             hits.retain(|h| h.article.kind.as_deref() != Some("cancellation"));
         }
         // The customer's problem is with a product the knowledge base never mentions: its steps are for
@@ -492,6 +492,26 @@ pub fn prompt(
             }),
     );
     messages
+}
+
+/// "I cancelled the trial and still got charged": how to cancel is no answer to someone who already
+/// did.
+fn already_cancelled(text: &str) -> bool {
+    let lower = text.to_lowercase().replace('\u{2019}', "'");
+    [
+        "i cancelled",
+        "i canceled",
+        "i've cancelled",
+        "i've canceled",
+        "i have cancelled",
+        "i have canceled",
+        "already cancelled",
+        "already canceled",
+        "i keep cancelling",
+        "i keep canceling",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
 /// A customer who threatens to leave ("if it's not here by Friday I'm cancelling everything", "give me

@@ -81,7 +81,7 @@ impl MemoryExtractor {
     pub fn new() -> Self {
         Self {
             order: re(
-                r"(?i)\b(?:order|purchase|parcel|package|shipment)\s*(?:number|no\.?|id|#)?\s*(?:is\s+)?#?\s*([A-Z]{0,4}-?\d[\dA-Z-]{3,19})\b",
+                r"(?i)\b(?:order|purchase|parcel|package|shipment|tracking)\s*(?:number|no\.?|id|#|code)?\s*(?:is\s+)?#?\s*([A-Z]{0,4}-?\d[\dA-Z-]{3,19})\b|\b([A-Z]{2}\d{8,9}[A-Z]{2})\b",
             ),
             account: re(
                 r"(?i)\b(?:account|customer|member(?:ship)?)\s*(?:number|no\.?|id|#)\s*(?:is\s+)?#?\s*([A-Z]{0,4}-?\d[\dA-Z-]{3,19})\b",
@@ -158,7 +158,9 @@ impl MemoryExtractor {
             (&self.order, FactKind::OrderId),
         ] {
             for caps in regex.captures_iter(text) {
-                if let Some(id) = caps.get(1) {
+                // The order pattern's second group: a postal tracking number on its own (two letters, 8-9
+                // digits, two letters: "PW90551274GB"), which finds the parcel as well as an order number does.
+                if let Some(id) = caps.get(1).or_else(|| caps.get(2)) {
                     add(kind, fact_value(text, id.range(), entities, vault));
                 }
             }

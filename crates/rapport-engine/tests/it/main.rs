@@ -162,3 +162,21 @@ fn limits_are_clear_errors() {
     let err = engine().state("e", &many).expect_err("too long");
     assert!(err.to_string().contains("limit"));
 }
+
+#[test]
+fn a_postal_tracking_number_is_the_parcel_and_is_not_asked_for_again() {
+    let c = conversation(&[(
+        Customer,
+        "your driver THREW IT OVER A GATE. I'll say it again: your driver broke my parcel. PW90551274GB",
+    )]);
+    let state = engine().state("t1", &c).expect("state");
+    assert!(
+        state
+            .memory
+            .facts
+            .iter()
+            .any(|f| f.kind == FactKind::OrderId && f.value == "PW90551274GB"),
+        "{:?}",
+        state.memory.facts
+    );
+}

@@ -304,7 +304,11 @@ const DM: [&str; 4] = [
 ];
 
 /// Words of a reply that leave the outcome with someone else, still to come.
-const OUTCOME_PENDING: [&str; 14] = [
+const OUTCOME_PENDING: [&str; 18] = [
+    "if it hasn't",
+    "if it has not",
+    "the day it",
+    "as a priority",
     "will contact",
     "get back to you",
     "be in touch",
@@ -322,7 +326,12 @@ const OUTCOME_PENDING: [&str; 14] = [
 ];
 
 /// Words of a customer who is waiting for the outcome.
-const WAITING_TO_HEAR: [&str; 6] = [
+const WAITING_TO_HEAR: [&str; 11] = [
+    "i'll see if",
+    "i'll try that",
+    "i'll try it",
+    "i'll let you know",
+    "will let you know",
     "hear back",
     "i'll wait",
     "i will wait",

@@ -6,7 +6,7 @@
 //! style people notice and patterns miss ("rest assured", "we appreciate your patience", "I've opened").
 //! `rapport train audit` fits it (AdaGrad least squares, one output per rating) and writes
 //! `models/audit.json`, which this crate embeds; `rapport eval audit --cv K` measures it with grouped
-//! cross-validation.
+//! cross-validation (folds as the CX model's: `rapport_signals::cx::fold_of`).
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +139,11 @@ impl Calibration {
 
     /// Predicted ratings (overall, heard, moved), each clamped to 1..=5.
     pub fn predict(&self, features: &Features) -> [f32; 3] {
+        self.raw(features).map(|r| r.clamp(1.0, 5.0))
+    }
+
+    /// The linear outputs before clamping (what the fit's squared error is taken on).
+    fn raw(&self, features: &Features) -> [f32; 3] {
         let mut out = self.bias;
         for (value, weights) in features.dense.iter().zip(&self.dense_weights) {
             for (o, w) in out.iter_mut().zip(weights) {
@@ -152,7 +157,7 @@ impl Calibration {
                 }
             }
         }
-        out.map(|r| r.clamp(1.0, 5.0))
+        out
     }
 }
 
@@ -275,17 +280,7 @@ pub fn fit(examples: &[&Example], config: &FitConfig) -> Calibration {
         }
         for &i in &order {
             let e = examples[i];
-            let mut raw = model.bias;
-            for (value, weights) in e.features.dense.iter().zip(&model.dense_weights) {
-                for (o, w) in raw.iter_mut().zip(weights) {
-                    *o += value * w;
-                }
-            }
-            for &(b, value) in &e.features.text {
-                for (o, w) in raw.iter_mut().zip(&model.text_weights[b as usize]) {
-                    *o += value * w;
-                }
-            }
+            let raw = model.raw(&e.features);
             for t in 0..3 {
                 let g = raw[t] - e.ratings[t];
                 let rate = config.learning_rate;
@@ -309,32 +304,6 @@ pub fn fit(examples: &[&Example], config: &FitConfig) -> Calibration {
         }
     }
     model
-}
-
-/// Which fold a conversation falls in (a stable hash of its group).
-pub fn fold_of(group: u64, folds: usize) -> usize {
-    let mut z = group.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) % folds.max(1) as u64) as usize
-}
-
-/// Out-of-fold predictions of every example: each fold predicted by a model fitted on the others.
-pub fn out_of_fold(examples: &[Example], folds: usize, config: &FitConfig) -> Vec<[f32; 3]> {
-    let mut predictions = vec![[3.0f32; 3]; examples.len()];
-    for fold in 0..folds {
-        let train: Vec<&Example> = examples
-            .iter()
-            .filter(|e| fold_of(e.group, folds) != fold)
-            .collect();
-        let model = fit(&train, config);
-        for (e, p) in examples.iter().zip(predictions.iter_mut()) {
-            if fold_of(e.group, folds) == fold {
-                *p = model.predict(&e.features);
-            }
-        }
-    }
-    predictions
 }
 
 /// Maps a predicted overall rating (1-5) to the audit's 0-100 score.

@@ -465,7 +465,7 @@ fn not_personal(
                 .iter()
                 .any(|p| before.ends_with(p));
             // The customer addressed: after a greeting, or between a comma and the end of a sentence.
-            let trimmed = before.trim_end_matches([' ', ',']);
+            let addressed = before.trim_end_matches([' ', ',']);
             let greeted = [
                 "hi",
                 "hello",
@@ -482,8 +482,8 @@ fn not_personal(
             ]
             .iter()
             .any(|g| {
-                trimmed.ends_with(g)
-                    && trimmed[..trimmed.len() - g.len()]
+                addressed.ends_with(g)
+                    && addressed[..addressed.len() - g.len()]
                         .chars()
                         .next_back()
                         .is_none_or(|c| !c.is_alphanumeric())

@@ -293,7 +293,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         .map(|fold| {
                             let train: Vec<&rapport_audit::calibration::Example> = examples
                                 .iter()
-                                .filter(|e| rapport_audit::calibration::fold_of(e.group, k) != fold)
+                                .filter(|e| rapport_signals::cx::fold_of(e.group, k) != fold)
                                 .collect();
                             rapport_audit::Auditor::new()
                                 .with_calibration(rapport_audit::calibration::fit(&train, &config))
@@ -301,7 +301,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         .collect();
                     let mut report = audit_report(
                         &replies,
-                        &|group| &auditors[rapport_audit::calibration::fold_of(group, k)],
+                        &|group| &auditors[rapport_signals::cx::fold_of(group, k)],
                         errors,
                     )?;
                     report["cv"] = json!(format!("{k}-fold by {group_by:?}").to_lowercase());

@@ -58,11 +58,6 @@ impl<'a> Topic<'a> {
             }),
         }
     }
-
-    /// The fact a reply needs to act on this topic, if any.
-    fn needs(self) -> Option<FactKind> {
-        self.needs
-    }
 }
 
 /// Everything the composer reads.
@@ -448,7 +443,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         .iter()
         .find(|f| f.kind == FactKind::OrderId)
     {
-        if topic.needs() == Some(FactKind::OrderId) && !ctx.discreet && sit == "this" {
+        if topic.needs == Some(FactKind::OrderId) && !ctx.discreet && sit == "this" {
             w.line(format!("I have your order number, {}.", order.value));
         }
     }
@@ -479,7 +474,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
     }
 
     if has(MoveKind::Clarify) {
-        let needed = topic.needs().filter(|k| !state.memory.knows(*k));
+        let needed = topic.needs.filter(|k| !state.memory.knows(*k));
         // "Explain differently" needs an explanation before it.
         let question = if last.is_some_and(|a| present(a, "confusion")) && replies > 0 {
             Some("Which part would you like me to explain differently?")
@@ -493,7 +488,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         if let Some(q) = question.filter(|q| !earlier.iter().any(|e| e.contains(q))) {
             w.line(q);
         }
-    } else if let Some(kind) = topic.needs().filter(|k| !state.memory.knows(*k)) {
+    } else if let Some(kind) = topic.needs.filter(|k| !state.memory.knows(*k)) {
         if has(MoveKind::Inform) && !has(MoveKind::Handoff) && !ctx.discreet {
             let question = ask_for(kind);
             if !earlier.iter().any(|e| e.contains(question)) {

@@ -259,13 +259,15 @@ impl std::fmt::Debug for KnowledgeBase {
 
 impl KnowledgeBase {
     /// The first product or service of another company the text names, one this knowledge base never
-    /// mentions ("After Effects", "iPad", "Minecraft"): its articles are about the company's own
+    /// mentions ("Photoshop", "iPad"): its articles are about the company's own
     /// products, and their steps do not fit. `known` adds words of the company (its brand name). Names
     /// of people, common words and sentence-initial capitals are not products.
-    pub fn unknown_product<'t>(&self, text: &'t str, known: &str) -> Option<&'t str> {
-        static NAMES: std::sync::OnceLock<rapport_privacy::names::Gazetteer> =
-            std::sync::OnceLock::new();
-        let names = NAMES.get_or_init(rapport_privacy::names::Gazetteer::builtin);
+    pub fn unknown_product<'t>(
+        &self,
+        text: &'t str,
+        known: &str,
+        names: &rapport_privacy::names::Gazetteer,
+    ) -> Option<&'t str> {
         let known = known.to_lowercase();
         let mut sentence_start = true;
         let mut offset = 0;
@@ -522,7 +524,8 @@ mod tests {
     fn other_companies_products_are_unknown_and_people_are_not_products() {
         let kb = KnowledgeBase::example().expect("example");
         fn unknown<'t>(kb: &KnowledgeBase, t: &'t str) -> Option<&'t str> {
-            kb.unknown_product(t, "Northwind Home")
+            let names = rapport_privacy::names::Gazetteer::builtin();
+            kb.unknown_product(t, "Northwind Home", &names)
         }
         assert_eq!(
             unknown(&kb, "My pc crashed and Photoshop corrupted the file"),

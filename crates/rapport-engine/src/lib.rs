@@ -148,6 +148,11 @@ impl Engine {
         }
     }
 
+    /// The name and common-word lists of the engine's personal-data detector.
+    pub fn names(&self) -> &rapport_privacy::names::Gazetteer {
+        self.detector.gazetteer()
+    }
+
     /// The analyzer of customer messages.
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer

@@ -180,7 +180,7 @@ impl Responder {
                 .find(|t| t.role == Role::Customer)
                 .map_or("", |t| t.text.as_str());
             if kb
-                .unknown_product(latest, &self.policy.brand.name)
+                .unknown_product(latest, &self.policy.brand.name, self.engine.names())
                 .is_some()
             {
                 hits.retain(|h| {

@@ -200,18 +200,7 @@ fn leaks_are_somebody_elses_personal_data_only() {
         ),
     ];
     for (customer, reply) in not_leaks {
-        let audit = auditor
-            .audit(customer, reply, &[], &Policy::default())
-            .expect("audit");
-        assert!(
-            audit.pii_leak.is_empty(),
-            "{reply}\n  flagged: {:?}",
-            audit
-                .pii_leak
-                .iter()
-                .map(|l| (&reply[l.span.start..l.span.end], l.kind))
-                .collect::<Vec<_>>()
-        );
+        assert_no_leak(&auditor, customer, reply, &Policy::default());
     }
     let leak = auditor
         .audit(
@@ -349,17 +338,20 @@ fn how_real_agents_write_is_not_a_leak() {
         "Please reach out to Xbox Live Support for more help with Creative Cloud. ^Vinod 2/2",
     ];
     for reply in replies {
-        let audit = auditor
-            .audit("I can't get into my account", reply, &[], &policy)
-            .expect("audit");
-        assert!(
-            audit.pii_leak.is_empty(),
-            "{reply}\n  flagged: {:?}",
-            audit
-                .pii_leak
-                .iter()
-                .map(|l| (&reply[l.span.start..l.span.end], l.kind))
-                .collect::<Vec<_>>()
-        );
+        assert_no_leak(&auditor, "I can't get into my account", reply, &policy);
     }
+}
+
+/// Fails with the flagged words when the audit of `reply` reports a leak.
+fn assert_no_leak(auditor: &Auditor, customer: &str, reply: &str, policy: &Policy) {
+    let audit = auditor.audit(customer, reply, &[], policy).expect("audit");
+    assert!(
+        audit.pii_leak.is_empty(),
+        "{reply}\n  flagged: {:?}",
+        audit
+            .pii_leak
+            .iter()
+            .map(|l| (&reply[l.span.start..l.span.end], l.kind))
+            .collect::<Vec<_>>()
+    );
 }

@@ -7,6 +7,7 @@
 use crate::kb::{Article, Hit, Need};
 use crate::memory::{FactKind, Memory};
 use crate::policy::{Formality, Policy};
+use crate::problem::{second_person, Kind, Problem};
 use crate::strategy::{Move, MoveKind};
 use crate::{Role, State};
 use rapport_privacy::{EntityKind, Vault};
@@ -74,6 +75,8 @@ pub struct Context<'a> {
     pub sensitive: &'a [String],
     /// The customer threatens to leave over the problem (rather than asking how to cancel).
     pub retention: bool,
+    /// Which words are known English (a clause with a typo is not read back to the customer).
+    pub words: &'a rapport_privacy::names::Gazetteer,
 }
 
 /// A reply being written: sentences grouped in blocks (paragraphs or lists).
@@ -108,44 +111,6 @@ fn present(a: &Analysis, name: &str) -> bool {
         .get(name)
         .or_else(|| a.vulnerability.get(name))
         .is_some_and(|s| s.present())
-}
-
-/// "I restarted it twice" -> "you restarted it twice".
-fn second_person(statement: &str) -> String {
-    let mut out = Vec::new();
-    let mut after_i = false;
-    for (i, word) in statement.split_whitespace().enumerate() {
-        let lower = word.to_lowercase();
-        let bare = lower.trim_end_matches([',', '.', '!', '?']);
-        // "I was" -> "you were", not "you was".
-        let was = after_i && bare == "was";
-        after_i = bare == "i";
-        let swapped = match bare {
-            _ if was => Some("were"),
-            "i" => Some("you"),
-            "i've" | "i’ve" => Some("you've"),
-            "i'm" | "i’m" => Some("you're"),
-            "i'd" => Some("you'd"),
-            "i'll" => Some("you'll"),
-            "my" => Some("your"),
-            "me" => Some("you"),
-            "mine" => Some("yours"),
-            "myself" => Some("yourself"),
-            "am" => Some("are"),
-            _ => None,
-        };
-        match swapped {
-            Some(s) => {
-                let tail = &word[word.trim_end_matches([',', '.', '!', '?']).len()..];
-                out.push(format!("{s}{tail}"));
-            }
-            None if i == 0 => out.push(lower),
-            None => out.push(word.to_string()),
-        }
-    }
-    out.join(" ")
-        .trim_end_matches(['.', '!', '?', ','])
-        .to_string()
 }
 
 /// The customer's first name as a pseudonym token, for the greeting.
@@ -190,14 +155,87 @@ fn situation(topic: Topic<'_>, memory: &Memory, discreet: bool) -> String {
 /// "my Face ID isn't working" -> "your Face ID": the first thing the customer calls theirs, up to three
 /// words, when it is a thing (not a person, their name or their contact details).
 fn owned_thing(text: &str) -> Option<String> {
-    const STOP: [&str; 73] = [
-        "is", "isn't", "was", "wasn't", "won't", "will", "keeps", "has", "hasn't", "had", "got",
-        "get", "gets", "does", "doesn't", "did", "didn't", "and", "but", "or", "to", "for", "from",
-        "in", "on", "at", "with", "that", "which", "not", "still", "just", "never", "can", "can't",
-        "cannot", "are", "aren't", "been", "be", "so", "because", "again", "now", "i", "you", "he",
-        "she", "it", "they", "we", "said", "says", "when", "where", "if", "as", "this", "after",
-        "before", "while", "since", "until", "also", "too", "all", "every", "about", "into", "of",
-        "the", "a", "an",
+    const STOP: [&str; 80] = [
+        "is",
+        "isn't",
+        "was",
+        "wasn't",
+        "won't",
+        "will",
+        "keeps",
+        "has",
+        "hasn't",
+        "had",
+        "got",
+        "get",
+        "gets",
+        "does",
+        "doesn't",
+        "did",
+        "didn't",
+        "and",
+        "but",
+        "or",
+        "to",
+        "for",
+        "from",
+        "in",
+        "on",
+        "at",
+        "with",
+        "that",
+        "which",
+        "not",
+        "still",
+        "just",
+        "never",
+        "can",
+        "can't",
+        "cannot",
+        "are",
+        "aren't",
+        "been",
+        "be",
+        "so",
+        "because",
+        "again",
+        "now",
+        "i",
+        "you",
+        "he",
+        "she",
+        "it",
+        "they",
+        "we",
+        "said",
+        "says",
+        "when",
+        "where",
+        "if",
+        "as",
+        "this",
+        "after",
+        "before",
+        "while",
+        "since",
+        "until",
+        "also",
+        "too",
+        "all",
+        "every",
+        "about",
+        "into",
+        "of",
+        "the",
+        "a",
+        "an",
+        "instead",
+        "yet",
+        "anymore",
+        "today",
+        "yesterday",
+        "please",
+        "pls",
     ];
     const NOT_THINGS: [&str; 24] = [
         "name", "email", "e-mail", "number", "phone", "address", "husband", "wife", "mum", "mom",
@@ -224,7 +262,11 @@ fn owned_thing(text: &str) -> Option<String> {
             break;
         }
         thing.push(word);
-        if thing.len() == 3 || raw.len() != word.len() {
+        // Three words only for a named thing ("your Apple TV subscription" -> "your Apple TV").
+        let named = thing
+            .iter()
+            .any(|w| w.chars().next().is_some_and(char::is_uppercase));
+        if thing.len() == 3 || (thing.len() == 2 && !named) || raw.len() != word.len() {
             break;
         }
     }
@@ -316,7 +358,14 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
     let mut sit = situation(topic, &state.memory, ctx.discreet);
     if sit == "this" && !ctx.discreet && topic.care == Care::Plain {
         // No article names it: the thing the customer says is theirs ("my Face ID isn't working").
-        if let Some(own) = owned_thing(state.latest_customer_text()) {
+        // A typo is the customer's; the reply does not repeat it ("your accont").
+        let known = |thing: &String| {
+            thing
+                .split_whitespace()
+                .skip(1)
+                .all(|w| w.chars().next().is_some_and(char::is_uppercase) || ctx.words.is_common(w))
+        };
+        if let Some(own) = owned_thing(state.latest_customer_text()).filter(known) {
             sit = own;
         }
     }
@@ -341,10 +390,24 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         return finish(w, ctx);
     }
 
+    // The customer's problem in their own words, read back when it reads cleanly; never in a discreet,
+    // bereaved or hardship conversation, which get the gentle wording and no quote.
+    let problem = (!ctx.discreet && topic.care == Care::Plain)
+        .then(|| Problem::read(state.latest_customer_text(), ctx.words));
+    // An article's subject or the order already names the situation ("order A-12345"); the customer's
+    // words are read back where nothing else would.
+    let clause = problem
+        .as_ref()
+        .and_then(|p| p.clause.as_deref())
+        .filter(|_| article.is_none() || sit == "this");
     // The strategy asks for an acknowledgement; a later turn still about the problem gets one too, to
     // show we read it before moving on.
     let acknowledge = has(MoveKind::Acknowledge) || (replies > 0 && !has(MoveKind::Handoff));
-    if acknowledge {
+    let mut apologised = false;
+    if let (Some(clause), Some(a), true) = (clause, last, acknowledge || replies == 0) {
+        w.line(read_back(clause, a, &earlier, replies));
+        apologised = true;
+    } else if acknowledge {
         if let Some(a) = last {
             w.line(acknowledgement(
                 a,
@@ -356,14 +419,18 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
             ));
         }
     } else if replies == 0 && !has(MoveKind::Handoff) {
-        w.line(if sit == "this" {
-            "Thanks for getting in touch.".to_string()
-        } else {
-            if article.is_some() {
+        let question = problem.as_ref().and_then(|p| p.question.as_deref());
+        let feedback = problem
+            .as_ref()
+            .is_some_and(|p| p.kind == Some(Kind::Feedback));
+        w.line(match question {
+            Some(q) => format!("Thanks for asking {q}."),
+            None if feedback => String::new(),
+            None if sit == "this" => "Thanks for getting in touch.".to_string(),
+            None if article.is_some() => {
                 format!("Thanks for getting in touch about {sit}; I can help with that.")
-            } else {
-                format!("Thanks for getting in touch about {sit}.")
             }
+            None => format!("Thanks for getting in touch about {sit}."),
         });
     }
 
@@ -406,7 +473,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         ));
     }
 
-    if has(MoveKind::Apologize) {
+    if has(MoveKind::Apologize) && !apologised {
         let repeat = last.is_some_and(|a| present(a, "repeat_contact"));
         w.line(if repeat {
             "I'm sorry you've had to chase us about this."
@@ -448,8 +515,12 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         }
     }
 
+    let mut settled = false;
     if has(MoveKind::Inform) && !has(MoveKind::Handoff) {
-        inform(&mut w, ctx, article, &earlier, has(MoveKind::Reassure));
+        match article {
+            Some(article) => inform(&mut w, ctx, article, &earlier, has(MoveKind::Reassure)),
+            None => settled = no_answer(&mut w, ctx, problem.as_ref(), clause.is_some()),
+        }
     } else if has(MoveKind::Inform) {
         // A handoff still tells the customer what the colleague will look at.
         if let Some(a) = article {
@@ -480,8 +551,18 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
             Some("Which part would you like me to explain differently?")
         } else if let Some(kind) = needed {
             Some(ask_for(kind))
+        } else if settled {
+            None
         } else if article.is_none() {
-            Some("Could you tell me a bit more about what happened, so I can find the right fix?")
+            problem
+                .as_ref()
+                .and_then(|p| p.next_question(state.latest_customer_text()))
+                // A long message already told the story: no "tell me more".
+                .or(
+                    (state.latest_customer_text().split_whitespace().count() < 25).then_some(
+                        "Could you tell me a bit more about what happened, so I can find the right fix?",
+                    ),
+                )
         } else {
             None
         };
@@ -506,6 +587,28 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         });
     }
     finish(w, ctx)
+}
+
+/// The acknowledgement that reads the customer's problem back ("I'm sorry your Face ID isn't working"),
+/// with the feeling the reading found.
+fn read_back(clause: &str, a: &Analysis, earlier: &[&str], replies: usize) -> String {
+    let variants: [&str; 2] = if present(a, "anger") || present(a, "frustration") {
+        [
+            "I'm sorry {}; I can see how frustrating that is.",
+            "I'm sorry {}. That's frustrating, and I want to get it fixed for you.",
+        ]
+    } else if present(a, "anxiety") || present(a, "distress") {
+        [
+            "I'm sorry {}; I know how worrying that is.",
+            "I'm sorry {}. That sounds stressful, and I want to get it sorted for you.",
+        ]
+    } else {
+        [
+            "Sorry to hear {}.",
+            "I'm sorry {}; let's get to the bottom of it.",
+        ]
+    };
+    vary(&variants, earlier, replies).replace("{}", clause)
 }
 
 fn acknowledgement(
@@ -584,80 +687,65 @@ fn relevant_steps<'a>(ctx: &Context<'_>, article: &'a Article, earlier: &[&str])
         .collect()
 }
 
-fn inform(
+/// No article answers the problem: the reply asks the question a person on the team would ask next
+/// (and says what happens once the customer answers), or passes the problem on in the customer's words.
+/// Returns whether the reply is complete without a further question (it asked one or passed the problem on).
+fn no_answer(
     w: &mut Writer,
     ctx: &Context<'_>,
-    article: Option<&Article>,
-    earlier: &[&str],
-    reassure: bool,
-) {
-    let Some(article) = article else {
-        // No article is about this: no borrowed steps, but the customer's own words, so the reply shows
-        // what is being passed on ("your order 31207 arrived with a cracked lamp").
-        let need = ctx
-            .state
-            .analyses
-            .iter()
-            .rev()
-            .flatten()
-            .find_map(|a| a.reading.as_ref())
-            .and_then(|r| {
-                ["help with: ", "a fix that works this time for: "]
-                    .iter()
-                    .find_map(|p| r.need.strip_prefix(p))
-            })
-            // A sentence the reading had to cut is quoted up to its last whole clause ("I ordered the
-            // pack over 48 hours ago and didnt ..." -> "I ordered the pack over 48 hours ago"), or not
-            // at all.
-            // A title in quotes is the customer's to name; "my" inside it is not the customer's.
-            .filter(|need| !need.contains(['"', '\u{201c}', '\u{201d}']))
-            .and_then(|need| match need.trim_end().strip_suffix("...") {
-                None => Some(need),
-                Some(cut) => [",", " and ", " but ", " so ", " because "]
-                    .iter()
-                    .filter_map(|b| cut.rfind(b))
-                    .max()
-                    .map(|at| &cut[..at])
-                    .filter(|clause| clause.split_whitespace().count() >= 4),
-            })
-            .map(|need| {
-                let need = second_person(need).replace(" ,", ",");
-                let mut need = need.trim_end_matches([' ', ',', '.', '!', '?']).to_string();
-                // "..., please" / "... plz help": the request, not the details.
-                for filler in [" please", " pls", " plz", " help"] {
-                    if need.to_lowercase().ends_with(filler) {
-                        need.truncate(need.len() - filler.len());
-                        need = need.trim_end_matches([' ', ',']).to_string();
-                    }
-                }
-                need
-            })
-            // Only a short, clean statement reads as details; a greeting or a cut sentence does not.
-            .filter(|n| {
-                let lower = n.to_lowercase();
-                !ctx.discreet
-                    && !n.is_empty()
-                    && n.len() <= 70
-                    && !["hello", "hi ", "hi,", "hey", "dear", "good "]
-                        .iter()
-                        .any(|g| lower.starts_with(g))
-            });
-        let when = promised(&ctx.policy.commitments.support_reply, "as soon as they can");
-        // A statement of the customer's situation reads back well ("you ordered the pack two days ago");
-        // a question or a greeting does not.
-        let need = need.filter(|n| {
-            ["you ", "your ", "you've ", "you're ", "you'd "]
-                .iter()
-                .any(|p| n.starts_with(p))
-        });
-        match need {
-            Some(need) => w.line(format!(
-                "I've noted that {need} and passed it to our support team; they'll look into it and reply here {when}."
-            )),
-            None => w.line(format!("I've passed this to our support team; they'll look into it and reply here {when}.")),
+    problem: Option<&Problem>,
+    read_back: bool,
+) -> bool {
+    let when = promised(&ctx.policy.commitments.support_reply, "as soon as they can");
+    if let Some(p) = problem {
+        if p.kind == Some(Kind::Feedback) {
+            w.line("I've passed your suggestion on to the team that looks after this; thank you for taking the time to send it.");
+            return true;
         }
-        return;
-    };
+        if let Some(q) = p.next_question(ctx.state.latest_customer_text()) {
+            w.line(format!(
+                "{q} Once I have that, I'll pass everything you've told me to our support team, who'll reply here {when}."
+            ));
+            return true;
+        }
+        if p.question.is_some() && !read_back {
+            w.line(format!(
+                "I'd rather get you the right answer than guess, so I've passed your question to our support team; they'll reply here {when}."
+            ));
+            return true;
+        }
+    }
+    if read_back {
+        w.line(format!(
+            "I've passed this to our support team with everything you've told me; they'll look into it and reply here {when}."
+        ));
+        return true;
+    }
+    // Nothing to pass on yet ("PLZ FIX IT"): ask first.
+    let said: usize = ctx
+        .state
+        .turns
+        .iter()
+        .filter(|t| t.role == Role::Customer)
+        .map(|t| {
+            t.text
+                .split_whitespace()
+                .filter(|w| !w.starts_with('@'))
+                .count()
+        })
+        .sum();
+    if problem.is_some_and(|p| p.kind.is_none() && p.question.is_none()) && said < 6 {
+        w.line("Could you tell me a bit more about what's going wrong, so I can get it to the right person straight away?");
+        return true;
+    }
+    w.line(format!(
+        "I've passed this to our support team; they'll look into it and reply here {when}."
+    ));
+    // Passed on: a further "tell me more" would contradict it.
+    true
+}
+
+fn inform(w: &mut Writer, ctx: &Context<'_>, article: &Article, earlier: &[&str], reassure: bool) {
     let confused = ctx
         .state
         .analyses

@@ -269,6 +269,27 @@ impl KnowledgeBase {
         names: &rapport_privacy::names::Gazetteer,
     ) -> Option<&'t str> {
         let known = known.to_lowercase();
+        // A message addressed only to other handles ("@Apple my Face ID ...") is about that company's
+        // products: on a public channel, customers tag the company they mean.
+        let own = |handle: &str| {
+            let handle = handle
+                .trim_start_matches('@')
+                .trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            handle.contains(&known.replace(' ', ""))
+                || known
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|w| w.len() >= 4 && handle.contains(w))
+        };
+        let mut handles = text
+            .split_whitespace()
+            .filter(|w| w.starts_with('@') && w.len() > 1);
+        if let Some(first) = handles.clone().next() {
+            if !handles.any(own) {
+                return Some(first);
+            }
+        }
         let mut sentence_start = true;
         let mut offset = 0;
         for chunk in text.split_inclusive(char::is_whitespace) {
@@ -535,7 +556,12 @@ mod tests {
             unknown(&kb, "trying to set up my daughters iPad"),
             Some("iPad")
         );
-        assert_eq!(unknown(&kb, "@AdobeCare the app crashed"), None);
+        // Addressed to another company's handle: its products; to the company's own: not.
+        assert_eq!(
+            unknown(&kb, "@AdobeCare the app crashed"),
+            Some("@AdobeCare")
+        );
+        assert_eq!(unknown(&kb, "@NorthwindHome the app crashed"), None);
         assert_eq!(unknown(&kb, "My husband John passed away last week"), None);
         assert_eq!(unknown(&kb, "The Northwind app keeps crashing"), None);
         assert_eq!(unknown(&kb, "My parcel never arrived. Where is it?"), None);

@@ -14,6 +14,7 @@ pub mod kb;
 pub mod llm;
 pub mod memory;
 pub mod policy;
+pub mod problem;
 pub mod respond;
 pub mod score;
 pub mod strategy;

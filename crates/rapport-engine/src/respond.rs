@@ -202,6 +202,7 @@ impl Responder {
                 discreet,
                 sensitive: &sensitive,
                 retention,
+                words: self.engine.names(),
             },
             &mut vault,
         );

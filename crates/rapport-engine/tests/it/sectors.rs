@@ -170,3 +170,47 @@ fn articles_carry_their_kind_subject_and_needs() {
         .expect_err("unknown need");
     assert!(bad.to_string().contains("order number"), "{bad}");
 }
+
+/// A message about another company's product (tagged to its handle) gets no borrowed steps: the reply
+/// reads the problem back in the customer's words and asks the one question that moves it.
+#[test]
+fn another_companys_product_gets_its_problem_read_back_and_the_question_that_moves_it() {
+    let shop = shop();
+    let cases: [(&str, &[&str], &[&str]); 5] = [
+        (
+            "Hey @Apple my Face ID isn't working",
+            &["your Face ID isn't working", "Which device and version"],
+            &["Forgot password", "Update the app"],
+        ),
+        (
+            "@RockstarSupport i ordered the criminal enterprise pack over 48 hours ago and didnt get anything",
+            &["you ordered the criminal enterprise pack", "transaction number"],
+            &["courier", "tracking link"],
+        ),
+        (
+            "@SpotifyCares please help someone hacked my Spotify account and has changed my password I am panicking",
+            &["hacked your Spotify account", "still have access to the email address"],
+            &["you are panicking", "reset link"],
+        ),
+        (
+            "@Google PLZ FIX IT",
+            &["tell me a bit more"],
+            &["passed this to our support team"],
+        ),
+        (
+            "@SpotifyCares please add the new album by my favourite band",
+            &["passed your suggestion on"],
+            &["Could you tell me"],
+        ),
+    ];
+    for (text, wanted, unwanted) in cases {
+        let r = reply(&shop, &[(Customer, text)]);
+        assert_eq!(r.article, None, "{text}: {}", r.reply);
+        for w in wanted {
+            assert!(r.reply.contains(w), "{text}: wanted {w:?} in {}", r.reply);
+        }
+        for u in unwanted {
+            assert!(!r.reply.contains(u), "{text}: {u:?} in {}", r.reply);
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Where the service keeps its data and how it listens. File < environment < flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Settings file (TOML: listen, data_dir, database_url, policy, kb, rate_limit_per_second,
+    /// Settings file (TOML: listen, data_dir, database_url, nats_url, policy, kb, rate_limit_per_second,
     /// retention_interval_secs, header_timeout_secs, body_timeout_secs, idle_timeout_secs,
     /// allow_private_webhooks).
     #[arg(long, value_name = "FILE")]
@@ -27,6 +27,10 @@ pub struct Config {
     /// sqlite://PATH or postgres://... [env RAPPORT_DATABASE_URL; default a SQLite file in the data dir].
     #[arg(long)]
     database_url: Option<String>,
+    /// nats://HOST:PORT: share live events with the other instances of a fleet [env RAPPORT_NATS_URL;
+    /// default none, one instance alone].
+    #[arg(long)]
+    nats_url: Option<String>,
     /// Development mode: without RAPPORT_MASTER_KEY, use (and create) a key file in the data directory.
     /// Never in production: the key sits beside the data it protects.
     #[arg(long)]
@@ -39,6 +43,7 @@ struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    nats_url: Option<String>,
     policy: Option<PathBuf>,
     kb: Option<PathBuf>,
     rate_limit_per_second: Option<u32>,
@@ -56,6 +61,7 @@ struct Resolved {
     listen: String,
     data_dir: PathBuf,
     database_url: String,
+    nats_url: Option<String>,
     policy: Option<PathBuf>,
     kb: Option<PathBuf>,
     settings: Settings,
@@ -94,6 +100,11 @@ impl Config {
             .or_else(|| env("RAPPORT_DATABASE_URL"))
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rapport.db").display()));
+        let nats_url = self
+            .nats_url
+            .clone()
+            .or_else(|| env("RAPPORT_NATS_URL"))
+            .or(file.nats_url);
         let defaults = Settings::default();
         let secs = |name: &str, file: Option<u64>, default: Duration| -> Result<Duration> {
             let value = match env(name) {
@@ -112,6 +123,7 @@ impl Config {
             listen,
             data_dir,
             database_url,
+            nats_url,
             policy: env("RAPPORT_POLICY").map(PathBuf::from).or(file.policy),
             kb: env("RAPPORT_KB").map(PathBuf::from).or(file.kb),
             settings: Settings {
@@ -230,13 +242,15 @@ pub fn serve(config: Config) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", resolved.listen))?;
         let address = listener.local_addr()?;
-        let state = Arc::new(AppState::new(
-            store,
-            keyring,
-            responder,
-            engine,
-            resolved.settings,
-        ));
+        let mut state = AppState::new(store, keyring, responder, engine, resolved.settings);
+        if let Some(url) = &resolved.nats_url {
+            let fleet = rapport_service::fleet::Fleet::connect(url)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("RAPPORT_NATS_URL")?;
+            state = state.with_fleet(fleet);
+        }
+        let state = Arc::new(state);
         eprintln!(
             "rapport: listening on http://{address} (database {})",
             redact_url(&resolved.database_url)

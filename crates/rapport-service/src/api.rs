@@ -368,7 +368,7 @@ pub async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "Storage reachable and models loaded", body = String),
+    (status = 200, description = "Storage reachable and models loaded; with NATS configured, the body says whether live events from other instances flow (`ready`, `ready; nats: connected` or `ready; nats: disconnected, live events from other instances paused`): a NATS outage degrades live updates, never ingestion, so it does not take the instance out of rotation", body = String),
     (status = 503, description = "Not ready", body = ErrorBody)))]
 pub async fn readyz(State(state): Shared) -> Result<&'static str, ApiError> {
     // A database that does not answer is not ready: say so within a second instead of waiting on it.
@@ -380,7 +380,11 @@ pub async fn readyz(State(state): Shared) -> Result<&'static str, ApiError> {
             ))
         }
     }
-    Ok("ready")
+    Ok(match &state.fleet {
+        None => "ready",
+        Some(fleet) if fleet.connected() => "ready; nats: connected",
+        Some(_) => "ready; nats: disconnected, live events from other instances paused",
+    })
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", body = String)))]

@@ -43,8 +43,12 @@ const BATCH: i64 = 16;
 /// How long a claimed alert is held before another worker may try it (an instance died mid-delivery).
 const LEASE: Duration = Duration::from_secs(30);
 
-/// Publishes an event to the tenant's live subscribers.
+/// Publishes an event to the tenant's live subscribers, on this instance and (with NATS configured) on
+/// the others.
 pub fn publish(state: &Arc<AppState>, event: Event) {
+    if let Some(fleet) = &state.fleet {
+        fleet.forward(&event);
+    }
     // No subscriber is not an error.
     let _ = state.events.send(event);
     metrics::gauge!("rapport_event_subscribers").set(state.events.receiver_count() as f64);

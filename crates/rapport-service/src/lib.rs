@@ -1,12 +1,13 @@
 //! `rapport serve`: Rapport as an HTTP service (axum, tokio) with durable storage (SQLite by default,
 //! PostgreSQL for scale), tenants and API keys with roles, encryption at rest, retention, erasure, an audit
-//! log, live events and signed webhooks. See the README for the walk-through and `api.rs` for the routes.
+//! log, live events (across instances through NATS when configured) and signed webhooks. See the README for the walk-through and `api.rs` for the routes.
 
 pub mod api;
 pub mod crypto;
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod server;
 pub mod store;
 

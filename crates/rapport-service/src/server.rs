@@ -124,6 +124,8 @@ pub struct AppState {
     /// Turns appended since start (the refresher saves states when few arrived in the last interval).
     pub appended: AtomicU64,
     pub settings: Settings,
+    /// The link to the other instances (NATS), when configured.
+    pub fleet: Option<crate::fleet::Fleet>,
 }
 
 /// One Prometheus recorder per process (tests start several servers).
@@ -178,7 +180,14 @@ impl AppState {
             unsaved: Mutex::new(HashMap::new()),
             appended: AtomicU64::new(0),
             settings,
+            fleet: None,
         }
+    }
+
+    /// Shares live events with the other instances through `fleet`.
+    pub fn with_fleet(mut self, fleet: crate::fleet::Fleet) -> Self {
+        self.fleet = Some(fleet);
+        self
     }
 }
 
@@ -490,6 +499,7 @@ pub async fn serve(
     let retention = spawn_retention(state.clone());
     let refresher = spawn_refresher(state.clone());
     let outbox = crate::events::spawn_outbox(state.clone());
+    let fleet = crate::fleet::spawn(state.clone());
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -555,6 +565,9 @@ pub async fn serve(
     retention.abort();
     refresher.abort();
     outbox.abort();
+    for task in &fleet {
+        task.abort();
+    }
     let _ = refresher.await;
     save_states(&state, Duration::ZERO).await;
     Ok(())

@@ -35,6 +35,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The PostgreSQL advisory lock that makes one instance of a fleet run the retention sweep at a time.
+const RETENTION_LOCK: i64 = 0x0072_6170_706f_7274; // "rapport"
+
 #[derive(Debug, Clone)]
 pub struct Store {
     /// Reads.
@@ -902,6 +905,28 @@ impl Store {
     /// Deletes conversations of tenants whose retention has passed (by last activity); returns how
     /// many per tenant.
     pub async fn sweep_retention(&self, now: i64) -> Result<Vec<(String, i64)>> {
+        // Several instances over one PostgreSQL: one sweeps at a time (a session advisory lock, released
+        // with the connection if the instance dies), the others skip this round.
+        if self.backend == Backend::Postgres {
+            let mut lock = self.pool.acquire().await?;
+            let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(RETENTION_LOCK)
+                .fetch_one(&mut *lock)
+                .await?;
+            if !held {
+                return Ok(Vec::new());
+            }
+            let swept = self.sweep(now).await;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(RETENTION_LOCK)
+                .execute(&mut *lock)
+                .await?;
+            return swept;
+        }
+        self.sweep(now).await
+    }
+
+    async fn sweep(&self, now: i64) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT c.id, c.tenant_id FROM conversations c JOIN tenants t ON t.id = c.tenant_id WHERE c.updated_at < $1 - t.retention_days * 86400000",
         )

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if done() {
@@ -711,7 +711,7 @@ fn small_defects_are_fixed() {
 
 /// A private PostgreSQL server on its own port (the machine's server is never touched), for the
 /// outage tests. Started with `initdb` and `pg_ctl`, as the `postgres` user when run as root.
-struct PrivatePostgres {
+pub(crate) struct PrivatePostgres {
     dir: PathBuf,
     port: u16,
 }
@@ -725,7 +725,7 @@ impl PrivatePostgres {
             .is_ok_and(|o| o.status.success())
     }
 
-    fn start(name: &str) -> Self {
+    pub(crate) fn start(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("rapport-pg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("pg dir");
@@ -779,7 +779,7 @@ impl PrivatePostgres {
         );
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 }
@@ -831,16 +831,17 @@ fn as_postgres(tool: &str) -> Command {
 /// What the writers saw: every acknowledged (conversation, client id) and the slowest answer while
 /// the fault lasted.
 #[derive(Debug, Default)]
-struct Writes {
+pub(crate) struct Writes {
     acknowledged: Vec<(String, String)>,
     slowest_during_fault: Duration,
     refused: usize,
 }
 
-/// Writers append customer and agent turns to `conversations` until `stop`; a message that is not
-/// acknowledged is retried with the same client id (by whichever URL is current), as a client would.
-fn write_until(
-    urls: Arc<Mutex<String>>,
+/// Writers append customer and agent turns to `conversations` until `stop`, spread over the instances in
+/// `urls`; a message that is not acknowledged is retried with the same client id on the next instance in
+/// the list (whichever instances are current), as a client behind a load balancer would.
+pub(crate) fn write_until(
+    urls: Arc<Mutex<Vec<String>>>,
     key: String,
     conversations: Vec<String>,
     stop: Arc<AtomicBool>,
@@ -862,6 +863,7 @@ fn write_until(
                     .expect("client");
                 let mut writes = Writes::default();
                 let mut n = 0usize;
+                let mut tries = 0usize;
                 let mut pending: Option<(String, String, &str, String)> = None;
                 while !stop.load(Ordering::Relaxed) || pending.is_some() {
                     let (conv, id, role, text) = pending.take().unwrap_or_else(|| {
@@ -880,7 +882,10 @@ fn write_until(
                         };
                         (conv, format!("w{w}-{n}"), role, text)
                     });
-                    let url = urls.lock().expect("url").clone();
+                    let url = {
+                        let urls = urls.lock().expect("urls");
+                        urls[(w + n + tries) % urls.len()].clone()
+                    };
                     let started = Instant::now();
                     let result = c
                         .post(format!("{url}/v1/conversations/{conv}/messages"))
@@ -897,6 +902,7 @@ fn write_until(
                         }
                         _ => {
                             writes.refused += 1;
+                            tries += 1;
                             pending = Some((conv, id, role, text));
                             std::thread::sleep(Duration::from_millis(50));
                         }
@@ -913,7 +919,7 @@ fn write_until(
 
 /// Every acknowledged message is stored exactly once, and its conversation counted every stored turn
 /// (the side effects were committed with it).
-fn check_writes(url: &str, key: &str, conversations: &[String], writes: &[Writes]) {
+pub(crate) fn check_writes(url: &str, key: &str, conversations: &[String], writes: &[Writes]) {
     let c = client();
     let mut acknowledged: Vec<&(String, String)> =
         writes.iter().flat_map(|w| &w.acknowledged).collect();
@@ -964,7 +970,7 @@ fn check_writes(url: &str, key: &str, conversations: &[String], writes: &[Writes
     }
 }
 
-fn fresh_conversations(server: &Server, key: &str, n: usize) -> Vec<String> {
+pub(crate) fn fresh_conversations(server: &Server, key: &str, n: usize) -> Vec<String> {
     let c = client();
     (0..n)
         .map(|i| new_conversation(&c, server, key, &format!("cust-fault-{i}")))
@@ -975,7 +981,7 @@ fn fresh_conversations(server: &Server, key: &str, n: usize) -> Vec<String> {
 fn sigkill_under_writes(mut cmd: impl FnMut() -> Command, dir: &Path, key: &str) {
     let server = start_with(cmd(), dir);
     let conversations = fresh_conversations(&server, key, 6);
-    let url = Arc::new(Mutex::new(server.url.clone()));
+    let url = Arc::new(Mutex::new(vec![server.url.clone()]));
     let (stop, fault) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
@@ -992,7 +998,7 @@ fn sigkill_under_writes(mut cmd: impl FnMut() -> Command, dir: &Path, key: &str)
     server.child.kill().expect("SIGKILL");
     let _ = server.child.wait();
     let restarted = start_with(cmd(), dir);
-    *url.lock().expect("url") = restarted.url.clone();
+    *url.lock().expect("url") = vec![restarted.url.clone()];
     std::thread::sleep(Duration::from_millis(1_500));
     stop.store(true, Ordering::Relaxed);
     let writes: Vec<Writes> = writers
@@ -1037,7 +1043,7 @@ fn postgres_faults_lose_nothing_and_are_answered_fast() {
     let server = start_with(cmd(), &dir);
     let c = client();
     let conversations = fresh_conversations(&server, &admin, 6);
-    let url = Arc::new(Mutex::new(server.url.clone()));
+    let url = Arc::new(Mutex::new(vec![server.url.clone()]));
     let (stop, fault) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),

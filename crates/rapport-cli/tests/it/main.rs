@@ -5,6 +5,7 @@ mod analyze;
 mod audit;
 mod cx;
 mod eval_train;
+mod fleet;
 mod hardening;
 mod redact;
 mod reply;

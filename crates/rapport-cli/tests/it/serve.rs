@@ -770,22 +770,7 @@ fn events_stream_new_turns_and_alerts_reach_a_signed_webhook() {
     ));
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let events = client()
-        .get(format!("{}/v1/events", server.url))
-        .bearer_auth(&admin)
-        .send()
-        .expect("events");
-    assert_eq!(events.status(), StatusCode::OK);
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(events);
-        let mut line = String::new();
-        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            sink.lock().expect("seen").push_str(&line);
-            line.clear();
-        }
-    });
+    let seen = follow(&server, &admin);
     std::thread::sleep(Duration::from_millis(200));
     let conv = new_conversation(&c, &server, &admin, "cust-live");
     let started = Instant::now();
@@ -1084,6 +1069,27 @@ fn serve_refuses_to_start_without_a_master_key() {
 }
 
 /// Polls `url` until `done` holds for its JSON body (the refresher runs every 500 ms).
+/// Follows an instance's `/v1/events` stream into a shared string.
+pub(crate) fn follow(server: &Server, key: &str) -> Arc<Mutex<String>> {
+    let events = client()
+        .get(format!("{}/v1/events", server.url))
+        .bearer_auth(key)
+        .send()
+        .expect("events");
+    assert_eq!(events.status(), StatusCode::OK);
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(events);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().expect("seen").push_str(&line);
+            line.clear();
+        }
+    });
+    seen
+}
+
 pub(crate) fn wait_for(c: &Client, url: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

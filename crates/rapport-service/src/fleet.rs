@@ -1,0 +1,240 @@
+//! Several `rapport serve` instances behaving as one service: every instance publishes its live events
+//! (turn, state, alert, handoff) to NATS, and relays the events of the other instances to its own
+//! `/v1/events` subscribers and dashboard, per tenant as always. Configured by `RAPPORT_NATS_URL` (or
+//! `nats_url` in the settings file); without it an instance works alone, exactly as before.
+//!
+//! Live events are best-effort by design: a NATS outage degrades live updates from other instances,
+//! never ingestion. Publishing goes through a bounded queue (when NATS is unreachable and the queue is
+//! full, events are dropped and counted in `rapport_fleet_events_dropped_total`); an instance's own
+//! events always reach its own subscribers directly. The client reconnects by itself and resubscribes;
+//! a dashboard that missed events re-syncs from the API, which reads the database.
+//!
+//! Not for durable work: alerts to webhooks go through the database outbox (claimed with
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL), which is what makes them exactly-once across the fleet.
+
+use crate::events::Event;
+use crate::server::AppState;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The subject every instance publishes its events on and listens to.
+pub const SUBJECT: &str = "rapport.events";
+
+/// Events waiting to be published, at most (the queue that absorbs a NATS outage).
+const QUEUE: usize = 4_096;
+
+/// An event as it travels between instances: the tenant (which scopes who may see it) and the instance
+/// it came from travel with it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Wire {
+    origin: String,
+    tenant: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alert: Option<String>,
+    conversation_id: String,
+    priority: i64,
+    status: String,
+    signals: Vec<String>,
+    at: i64,
+}
+
+/// This instance's link to the others.
+#[derive(Debug)]
+pub struct Fleet {
+    client: async_nats::Client,
+    /// A random id of this instance, so that it skips its own events coming back.
+    instance: String,
+    outgoing: mpsc::Sender<Vec<u8>>,
+    /// The queue's receiving end until [`spawn`] takes it.
+    pending: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+}
+
+impl Fleet {
+    /// Connects to NATS at `url`. The connection is made in the background and retried until it
+    /// succeeds, so an instance starts (and ingests) while NATS is still down.
+    pub async fn connect(url: &str) -> Result<Self, String> {
+        let client = async_nats::ConnectOptions::new()
+            .name("rapport")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(
+                            "disconnected from NATS: live events from other instances paused"
+                        )
+                    }
+                    other => tracing::debug!(event = %other, "NATS"),
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|e| format!("NATS at {url}: {e}"))?;
+        let (outgoing, pending) = mpsc::channel(QUEUE);
+        Ok(Self {
+            client,
+            instance: random_id(),
+            outgoing,
+            pending: Mutex::new(Some(pending)),
+        })
+    }
+
+    /// Whether the connection to NATS is up now.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Queues `event` for the other instances; never waits.
+    pub fn forward(&self, event: &Event) {
+        let wire = Wire {
+            origin: self.instance.clone(),
+            tenant: event.tenant.clone(),
+            kind: event.kind.to_string(),
+            alert: event.alert.map(str::to_string),
+            conversation_id: event.conversation_id.clone(),
+            priority: event.priority,
+            status: event.status.clone(),
+            signals: event.signals.clone(),
+            at: event.at,
+        };
+        let Ok(bytes) = serde_json::to_vec(&wire) else {
+            return;
+        };
+        if self.outgoing.try_send(bytes).is_err() {
+            metrics::counter!("rapport_fleet_events_dropped_total").increment(1);
+        }
+    }
+}
+
+/// Starts the publisher (the queue to NATS) and the relay (NATS to this instance's subscribers).
+pub fn spawn(state: Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    let Some(fleet) = state.fleet.as_ref() else {
+        return Vec::new();
+    };
+    let mut tasks = Vec::new();
+    if let Some(mut pending) = fleet.pending.lock().ok().and_then(|mut p| p.take()) {
+        let client = fleet.client.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(bytes) = pending.recv().await {
+                if let Err(e) = client.publish(SUBJECT, bytes.into()).await {
+                    metrics::counter!("rapport_fleet_events_dropped_total").increment(1);
+                    tracing::debug!(error = %e, "could not publish an event to NATS");
+                }
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(async move { relay(state).await }));
+    tasks
+}
+
+/// Relays the other instances' events to this instance's subscribers, resubscribing if the
+/// subscription ends.
+async fn relay(state: Arc<AppState>) {
+    let Some(fleet) = state.fleet.as_ref() else {
+        return;
+    };
+    loop {
+        match fleet.client.subscribe(SUBJECT).await {
+            Ok(mut subscriber) => {
+                use tokio_stream::StreamExt;
+                while let Some(message) = subscriber.next().await {
+                    let Ok(wire) = serde_json::from_slice::<Wire>(&message.payload) else {
+                        tracing::debug!("ignored a malformed event from NATS");
+                        continue;
+                    };
+                    if wire.origin == fleet.instance {
+                        continue;
+                    }
+                    if let Some(event) = event_of(wire) {
+                        // No subscriber is not an error.
+                        let _ = state.events.send(event);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not subscribe to NATS events"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The event a wire message carries, when its kind is one this version knows.
+fn event_of(wire: Wire) -> Option<Event> {
+    let kind = ["turn", "state", "alert", "handoff"]
+        .into_iter()
+        .find(|k| *k == wire.kind)?;
+    let alert = match wire.alert {
+        None => None,
+        Some(a) => Some(
+            ["distress_spike", "handoff", "self_harm_risk"]
+                .into_iter()
+                .find(|k| *k == a)?,
+        ),
+    };
+    Some(Event {
+        tenant: wire.tenant,
+        kind,
+        alert,
+        conversation_id: wire.conversation_id,
+        priority: wire.priority,
+        status: wire.status,
+        signals: wire.signals,
+        at: wire.at,
+    })
+}
+
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_cross_the_wire_unchanged_and_unknown_kinds_are_dropped() {
+        let event = Event {
+            tenant: "acme".into(),
+            kind: "alert",
+            alert: Some("handoff"),
+            conversation_id: "c_1".into(),
+            priority: 90,
+            status: "handoff".into(),
+            signals: vec!["human_request".into()],
+            at: 1_700_000_000,
+        };
+        let wire = Wire {
+            origin: "a".into(),
+            tenant: event.tenant.clone(),
+            kind: event.kind.into(),
+            alert: event.alert.map(str::to_string),
+            conversation_id: event.conversation_id.clone(),
+            priority: event.priority,
+            status: event.status.clone(),
+            signals: event.signals.clone(),
+            at: event.at,
+        };
+        let bytes = serde_json::to_vec(&wire).expect("serialises");
+        let back = event_of(serde_json::from_slice(&bytes).expect("parses")).expect("known kind");
+        assert_eq!(
+            (back.tenant.as_str(), back.kind, back.alert, back.priority),
+            ("acme", "alert", Some("handoff"), 90)
+        );
+        let unknown = Wire {
+            kind: "something_new".into(),
+            ..serde_json::from_slice(&bytes).expect("parses")
+        };
+        assert!(event_of(unknown).is_none());
+    }
+}

@@ -390,6 +390,9 @@ const MAX_UNSAVED: Duration = Duration::from_secs(30);
 /// states when ingestion is quiet or they have waited `MAX_UNSAVED`, in one transaction, since SQLite's
 /// single writer is the request path's too. Until saved, reads take them from memory.
 pub fn spawn_refresher(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    if state.store.backend == crate::store::Backend::Postgres {
+        return tokio::spawn(refresh_claimed(state));
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(state.settings.refresh_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -433,6 +436,45 @@ pub fn spawn_refresher(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// How long a claimed stale conversation is held by the instance that claimed it (PostgreSQL).
+const CLAIM_LEASE: Duration = Duration::from_secs(30);
+/// Stale conversations claimed at once.
+const CLAIM_BATCH: i64 = 16;
+
+/// The refresher on PostgreSQL: the stale marks are in the database (set in the turn's transaction), and
+/// every instance claims from them with `FOR UPDATE SKIP LOCKED`, so each change is computed once across
+/// a fleet, saved at once, and a claim of an instance that died is taken again when its lease ends.
+async fn refresh_claimed(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(state.settings.refresh_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = crate::store::now_ms();
+        let lease_until = now + CLAIM_LEASE.as_millis() as i64;
+        let claimed = match state.store.claim_stale(now, lease_until, CLAIM_BATCH).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim stale conversations");
+                continue;
+            }
+        };
+        for (id, tenant) in claimed {
+            match crate::api::derive_state(&state, &tenant, &id).await {
+                Ok(Some(d)) => match state.store.settle_state(&id, &d.state, lease_until).await {
+                    Ok(()) => crate::events::publish(&state, d.event),
+                    Err(e) => {
+                        tracing::warn!(conversation = %id, error = %e, "could not save the conversation's state")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(conversation = %id, error = %e, "could not refresh the conversation's state");
+                }
+            }
+        }
+    }
+}
+
 /// Saves the unsaved derived states computed at least `older_than` ago; keeps any that changed meanwhile.
 pub async fn save_states(state: &AppState, older_than: Duration) {
     let batch: Vec<(String, (String, Instant))> = match state.unsaved.lock() {
@@ -473,8 +515,12 @@ pub fn unsaved_state(state: &AppState, id: &str) -> Option<String> {
         .and_then(|u| u.get(id).map(|(json, _)| json.clone()))
 }
 
-/// Marks a conversation's derived state stale (the refresher recomputes it).
+/// Marks a conversation's derived state stale (the refresher recomputes it). On PostgreSQL the mark is in
+/// the database, written with the turn.
 pub fn mark_stale(state: &AppState, tenant: &str, id: &str) {
+    if state.store.backend == crate::store::Backend::Postgres {
+        return;
+    }
     if let Ok(mut s) = state.stale.lock() {
         s.insert(id.to_string(), tenant.to_string());
     }

@@ -610,6 +610,7 @@ impl Store {
              discreet = CASE WHEN discreet = 1 OR $5 = 1 THEN 1 ELSE 0 END, \
              turn_count = turn_count + 1, \
              summary = CASE WHEN $8 = '' THEN summary ELSE $8 END, \
+             stale_since = CASE WHEN stale_since IS NULL OR stale_since > $10 THEN $10 ELSE stale_since END, \
              updated_at = $10 \
              WHERE id = $11 AND tenant_id = $12 AND turn_count < $13 \
              RETURNING priority, status, turn_count, discreet, became_discreet, last_alert",
@@ -688,6 +689,53 @@ impl Store {
         Ok(())
     }
 
+    /// Claims up to `limit` conversations whose derived state is stale (PostgreSQL): their mark moves to
+    /// `lease_until`, so no other instance takes them until then (nor after, once the claim is settled);
+    /// an instance that dies mid-work leaves them to be claimed again when the lease ends. Returns
+    /// `(id, tenant)`.
+    pub async fn claim_stale(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "UPDATE conversations SET stale_since = $1 WHERE id IN (\
+             SELECT id FROM conversations WHERE stale_since IS NOT NULL AND stale_since <= $2 \
+             ORDER BY stale_since LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, tenant_id",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("tenant_id")?)))
+            .collect()
+    }
+
+    /// Saves a claimed conversation's derived state and clears its mark, unless a turn arrived since the
+    /// claim (the mark then moved back to that turn's time and the conversation is claimed again).
+    pub async fn settle_state(&self, id: &str, state: &str, lease_until: i64) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO conversation_states (conversation_id, state) SELECT id, $1 FROM conversations WHERE id = $2 ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state",
+        )
+        .bind(state)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET stale_since = NULL WHERE id = $1 AND stale_since = $2",
+        )
+        .bind(id)
+        .bind(lease_until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A tenant's conversations created in `[from, to)` (Unix ms), of one channel or all (`""`), as
     /// `(id, channel, created_at, state)`, oldest first.
     pub async fn states(
@@ -752,7 +800,9 @@ impl Store {
         .rows_affected()
             > 0;
         sqlx::query(
-            "UPDATE conversations SET priority = CASE WHEN priority > $1 THEN priority ELSE $1 END, updated_at = $2 WHERE id = $3 AND tenant_id = $4",
+            "UPDATE conversations SET priority = CASE WHEN priority > $1 THEN priority ELSE $1 END, updated_at = $2, \
+             stale_since = CASE WHEN stale_since IS NULL OR stale_since > $2 THEN $2 ELSE stale_since END \
+             WHERE id = $3 AND tenant_id = $4",
         )
         .bind(priority)
         .bind(now)

@@ -453,6 +453,99 @@ async fn storage_suite_on_postgres() {
     };
     let store = Store::connect(&url).await.expect("postgres");
     suite(&store).await;
+    claims(&store).await;
+}
+
+/// The refresher's claims on PostgreSQL: a stale conversation is claimed by one instance at a time,
+/// stays stale when a turn arrives during the work, and is claimed again when a claim's lease ends
+/// without being settled (the instance died).
+async fn claims(store: &Store) {
+    let tenant = unique("claims");
+    store.ensure_tenant(&tenant).await.expect("tenant");
+    let conv = unique("c");
+    store
+        .create_conversation(&conv, &tenant, "cust", "chat", None)
+        .await
+        .expect("conversation");
+    let turn = |client: &'static str| NewMessage {
+        conversation_id: &conv,
+        client_message_id: client,
+        role: "customer",
+        key_id: "k1",
+        text: b"sealed bytes",
+        redacted: false,
+        analysis: "null",
+    };
+    let claimed = |ids: Vec<(String, String)>| ids.iter().any(|(id, _)| *id == conv);
+    append(store, &tenant, &turn("m1"), &TurnChange::default())
+        .await
+        .expect("appended");
+    let now = rapport_service::store::now_ms() + 1_000;
+    let lease = now + 30_000;
+    assert!(claimed(
+        store.claim_stale(now, lease, 10_000).await.expect("claim")
+    ));
+    assert!(
+        !claimed(
+            store
+                .claim_stale(now, now + 60_000, 10_000)
+                .await
+                .expect("claim")
+        ),
+        "a claimed conversation is not claimed twice"
+    );
+    // A turn arrives while the state is computed: settling does not clear the mark.
+    append(store, &tenant, &turn("m2"), &TurnChange::default())
+        .await
+        .expect("appended");
+    store
+        .settle_state(&conv, "{}", lease)
+        .await
+        .expect("settle");
+    let later = now + 1_000;
+    let second = later + 30_000;
+    assert!(claimed(
+        store
+            .claim_stale(later, second, 10_000)
+            .await
+            .expect("claim")
+    ));
+    store
+        .settle_state(&conv, "{}", second)
+        .await
+        .expect("settle");
+    assert!(
+        !claimed(
+            store
+                .claim_stale(later + 100_000, later + 130_000, 10_000)
+                .await
+                .expect("claim")
+        ),
+        "a settled conversation is no longer stale"
+    );
+    // Claimed and never settled: claimed again once the lease has passed.
+    append(store, &tenant, &turn("m3"), &TurnChange::default())
+        .await
+        .expect("appended");
+    let third = later + 2_000;
+    assert!(claimed(
+        store
+            .claim_stale(third - 500, third + 30_000, 10_000)
+            .await
+            .expect("claim")
+    ));
+    assert!(!claimed(
+        store
+            .claim_stale(third, third + 60_000, 10_000)
+            .await
+            .expect("claim")
+    ));
+    assert!(claimed(
+        store
+            .claim_stale(third + 30_001, third + 60_000, 10_000)
+            .await
+            .expect("claim")
+    ));
 }
 
 #[tokio::test]

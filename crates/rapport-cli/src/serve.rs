@@ -127,9 +127,19 @@ impl Config {
             policy: env("RAPPORT_POLICY").map(PathBuf::from).or(file.policy),
             kb: env("RAPPORT_KB").map(PathBuf::from).or(file.kb),
             settings: Settings {
-                rate_limit_per_second: file
-                    .rate_limit_per_second
-                    .unwrap_or(defaults.rate_limit_per_second),
+                rate_limit_per_second: match env("RAPPORT_RATE_LIMIT_PER_SECOND") {
+                    Some(v) => v
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .with_context(|| {
+                            format!("RAPPORT_RATE_LIMIT_PER_SECOND must be a whole number >= 1, got {v:?}")
+                        })?,
+                    None => file
+                        .rate_limit_per_second
+                        .unwrap_or(defaults.rate_limit_per_second),
+                },
                 retention_interval: file
                     .retention_interval_secs
                     .map_or(defaults.retention_interval, Duration::from_secs),

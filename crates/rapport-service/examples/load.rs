@@ -4,6 +4,10 @@
 //! `cargo run --release -p rapport-service --example load -- [SECONDS] [CONCURRENCY] [CONVERSATIONS]`
 //! (defaults 10 s, 32 connections, 200 conversations). Prints requests/s, latency percentiles and whether
 //! every acknowledged message is in the database.
+//!
+//! Against running instances instead (a fleet behind no load balancer: connections are spread over
+//! them): `RAPPORT_LOAD_URLS=http://127.0.0.1:8081,http://127.0.0.1:8082 RAPPORT_LOAD_KEY=KEY
+//! RAPPORT_LOAD_DATABASE_URL=postgres://...` (the database they share, to count what was stored).
 
 use rapport_engine::kb::KnowledgeBase;
 use rapport_engine::policy::Policy;
@@ -34,6 +38,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = args.first().copied().unwrap_or(10);
     let concurrency = args.get(1).copied().unwrap_or(32) as usize;
     let conversations = args.get(2).copied().unwrap_or(200) as usize;
+
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let (Some(urls), Some(key), Some(database)) = (
+        env("RAPPORT_LOAD_URLS"),
+        env("RAPPORT_LOAD_KEY"),
+        env("RAPPORT_LOAD_DATABASE_URL"),
+    ) {
+        let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_string()).collect();
+        let store = Store::connect(&database).await?;
+        return drive(&urls, &key, &store, seconds, concurrency, conversations).await;
+    }
 
     let dir = std::env::temp_dir().join(format!("rapport-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -68,6 +83,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = tokio::spawn(server::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
+    let result = drive(&[url], &key, &store, seconds, concurrency, conversations).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Runs the load against `urls` (worker `w` writes through `urls[w % len]`) and checks in `store` that
+/// every acknowledged message was stored; exits 1 when not.
+async fn drive(
+    urls: &[String],
+    key: &str,
+    store: &Store,
+    seconds: u64,
+    concurrency: usize,
+    conversations: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let before = store.count("messages").await?;
+    let url = &urls[0];
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -76,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..conversations {
         let r: serde_json::Value = client
             .post(format!("{url}/v1/conversations"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .json(&serde_json::json!({"customer_id": format!("load-{i}"), "channel": "chat"}))
             .send()
             .await?
@@ -93,8 +127,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for w in 0..concurrency {
         let (client, url, key, ids, acked, errors) = (
             client.clone(),
-            url.clone(),
-            key.clone(),
+            urls[w % urls.len()].clone(),
+            key.to_string(),
             ids.clone(),
             acked.clone(),
             errors.clone(),
@@ -132,7 +166,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             * 1e3
     };
     let acked = acked.load(Ordering::Relaxed);
-    let stored = store.count("messages").await?;
+    let stored = store.count("messages").await? - before;
     println!(
         "{} requests in {elapsed:.1} s: {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
         latencies.len(),
@@ -150,9 +184,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "MISMATCH"
         }
     );
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
     if stored as u64 != acked {
         std::process::exit(1);
     }

@@ -368,9 +368,9 @@ pub async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", responses(
-    (status = 200, description = "Storage reachable and models loaded; with NATS configured, the body says whether live events from other instances flow (`ready`, `ready; nats: connected` or `ready; nats: disconnected, live events from other instances paused`): a NATS outage degrades live updates, never ingestion, so it does not take the instance out of rotation", body = String),
+    (status = 200, description = "Storage reachable and models loaded; with NATS configured, the body says whether live events from other instances flow (`ready`, `ready; nats: connected, N instances` or `ready; nats: disconnected, live events from other instances paused`): a NATS outage degrades live updates, never ingestion, so it does not take the instance out of rotation", body = String),
     (status = 503, description = "Not ready", body = ErrorBody)))]
-pub async fn readyz(State(state): Shared) -> Result<&'static str, ApiError> {
+pub async fn readyz(State(state): Shared) -> Result<String, ApiError> {
     // A database that does not answer is not ready: say so within a second instead of waiting on it.
     match tokio::time::timeout(std::time::Duration::from_millis(900), state.store.ping()).await {
         Ok(result) => result?,
@@ -381,9 +381,11 @@ pub async fn readyz(State(state): Shared) -> Result<&'static str, ApiError> {
         }
     }
     Ok(match &state.fleet {
-        None => "ready",
-        Some(fleet) if fleet.connected() => "ready; nats: connected",
-        Some(_) => "ready; nats: disconnected, live events from other instances paused",
+        None => "ready".to_string(),
+        Some(fleet) if fleet.connected() => {
+            format!("ready; nats: connected, {} instances", fleet.size())
+        }
+        Some(_) => "ready; nats: disconnected, live events from other instances paused".to_string(),
     })
 }
 

@@ -9,18 +9,30 @@
 //! events always reach its own subscribers directly. The client reconnects by itself and resubscribes;
 //! a dashboard that missed events re-syncs from the API, which reads the database.
 //!
+//! Instances also say they are alive on `rapport.presence` every second; the number heard from in the
+//! last three seconds divides each instance's share of a key's rate limit.
+//!
 //! Not for durable work: alerts to webhooks go through the database outbox (claimed with
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL), which is what makes them exactly-once across the fleet.
 
 use crate::events::Event;
 use crate::server::AppState;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
 
 /// The subject every instance publishes its events on and listens to.
 pub const SUBJECT: &str = "rapport.events";
+
+/// The subject on which instances say they are alive (the fleet's size divides per-key rate limits).
+pub const PRESENCE: &str = "rapport.presence";
+
+/// How often an instance says it is alive, and how long a silent one still counts.
+const PRESENCE_EVERY: Duration = Duration::from_secs(1);
+const PRESENCE_FOR: Duration = Duration::from_secs(3);
 
 /// Events waiting to be published, at most (the queue that absorbs a NATS outage).
 const QUEUE: usize = 4_096;
@@ -50,6 +62,8 @@ pub struct Fleet {
     outgoing: mpsc::Sender<Vec<u8>>,
     /// The queue's receiving end until [`spawn`] takes it.
     pending: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+    /// The other instances heard from, and when.
+    peers: Mutex<HashMap<String, Instant>>,
 }
 
 impl Fleet {
@@ -80,7 +94,17 @@ impl Fleet {
             instance: random_id(),
             outgoing,
             pending: Mutex::new(Some(pending)),
+            peers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Live instances: this one and those heard from in the last few seconds (1 while NATS is down).
+    pub fn size(&self) -> u32 {
+        let peers = self.peers.lock().map_or(0, |mut p| {
+            p.retain(|_, seen| seen.elapsed() < PRESENCE_FOR);
+            p.len()
+        });
+        u32::try_from(peers + 1).unwrap_or(u32::MAX)
     }
 
     /// Whether the connection to NATS is up now.
@@ -127,8 +151,41 @@ pub fn spawn(state: Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }));
     }
+    let client = fleet.client.clone();
+    let me = fleet.instance.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRESENCE_EVERY);
+        loop {
+            tick.tick().await;
+            let _ = client.publish(PRESENCE, me.clone().into()).await;
+        }
+    }));
+    let listener = state.clone();
+    tasks.push(tokio::spawn(async move { presence(listener).await }));
     tasks.push(tokio::spawn(async move { relay(state).await }));
     tasks
+}
+
+/// Records the other instances' presence.
+async fn presence(state: Arc<AppState>) {
+    let Some(fleet) = state.fleet.as_ref() else {
+        return;
+    };
+    loop {
+        if let Ok(mut subscriber) = fleet.client.subscribe(PRESENCE).await {
+            while let Some(message) = subscriber.next().await {
+                let Ok(id) = std::str::from_utf8(&message.payload) else {
+                    continue;
+                };
+                if id != fleet.instance {
+                    if let Ok(mut peers) = fleet.peers.lock() {
+                        peers.insert(id.to_string(), Instant::now());
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Relays the other instances' events to this instance's subscribers, resubscribing if the
@@ -140,7 +197,6 @@ async fn relay(state: Arc<AppState>) {
     loop {
         match fleet.client.subscribe(SUBJECT).await {
             Ok(mut subscriber) => {
-                use tokio_stream::StreamExt;
                 while let Some(message) = subscriber.next().await {
                     let Ok(wire) = serde_json::from_slice::<Wire>(&message.payload) else {
                         tracing::debug!("ignored a malformed event from NATS");

@@ -260,7 +260,17 @@ impl FromRequestParts<Arc<AppState>> for Principal {
                 r
             }
         };
-        if state.limiter.check_key(&record.id).is_err() {
+        // In a fleet, each instance allows its share of the key's rate: a request costs as many cells
+        // as there are live instances (an approximation that holds when the load balancer spreads a
+        // key's requests evenly).
+        let burst = state
+            .settings
+            .rate_limit_per_second
+            .saturating_mul(2)
+            .max(1);
+        let share = state.fleet.as_ref().map_or(1, |f| f.size()).min(burst);
+        let cells = NonZeroU32::new(share).unwrap_or(NonZeroU32::MIN);
+        if !matches!(state.limiter.check_key_n(&record.id, cells), Ok(Ok(()))) {
             return Err(ApiError::RateLimited);
         }
         let role = Role::parse(&record.role).ok_or(ApiError::BadKey)?;

@@ -108,12 +108,17 @@ struct Fleet {
 
 impl Fleet {
     fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    fn start_with(name: &str, env: &[(&str, &str)]) -> Self {
         let pg = PrivatePostgres::start(name);
         let nats = PrivateNats::start(name);
         let cmd = |dir: &Path| {
             let mut c = command(dir);
             c.env("RAPPORT_DATABASE_URL", pg.url())
-                .env("RAPPORT_NATS_URL", nats.url());
+                .env("RAPPORT_NATS_URL", nats.url())
+                .envs(env.iter().copied());
             c
         };
         let dirs: Vec<PathBuf> = ["a", "b", "c"]
@@ -160,7 +165,7 @@ fn three_instances_over_postgres_and_nats_behave_as_one_service() {
         wait_until(Duration::from_secs(5), || {
             send(&http, "GET", &format!("{}/readyz", a.url), None, None)
                 .text()
-                .is_ok_and(|t| t == "ready; nats: connected")
+                .is_ok_and(|t| t == "ready; nats: connected, 3 instances")
         }),
         "readyz names NATS"
     );
@@ -320,4 +325,35 @@ fn sigkill_of_one_instance_under_writes_spread_over_three_loses_and_duplicates_n
         .map(|w| w.join().expect("writer"))
         .collect();
     check_writes(&fleet.servers[2].url, &admin, &conversations, &writes);
+}
+
+/// A key's rate limit holds across the fleet: each of three instances allows about a third of it.
+#[test]
+fn a_keys_rate_limit_holds_across_three_instances() {
+    let fleet = Fleet::start_with("fleet-rate", &[("RAPPORT_RATE_LIMIT_PER_SECOND", "20")]);
+    let http = client();
+    let a = &fleet.servers[0];
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            send(&http, "GET", &format!("{}/readyz", a.url), None, None)
+                .text()
+                .is_ok_and(|t| t.ends_with("3 instances"))
+        }),
+        "every instance heard from"
+    );
+    // Alone, an instance would allow a burst of 40 (twice the rate); a third of it here.
+    let limited = (0..30)
+        .filter(|_| {
+            send(
+                &http,
+                "GET",
+                &format!("{}/v1/me", a.url),
+                Some(&fleet.admin),
+                None,
+            )
+            .status()
+                == StatusCode::TOO_MANY_REQUESTS
+        })
+        .count();
+    assert!(limited >= 10, "{limited} of 30 requests limited");
 }

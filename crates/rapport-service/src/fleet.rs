@@ -1,5 +1,5 @@
 //! Several `rapport serve` instances behaving as one service: every instance publishes its live events
-//! (turn, state, alert, handoff) to NATS, and relays the events of the other instances to its own
+//! (turn, state, alert, handoff) to NATS (batched under load: a JSON array per message), and relays the events of the other instances to its own
 //! `/v1/events` subscribers and dashboard, per tenant as always. Configured by `RAPPORT_NATS_URL` (or
 //! `nats_url` in the settings file); without it an instance works alone, exactly as before.
 //!
@@ -33,6 +33,9 @@ pub const PRESENCE: &str = "rapport.presence";
 /// How often an instance says it is alive, and how long a silent one still counts.
 const PRESENCE_EVERY: Duration = Duration::from_secs(1);
 const PRESENCE_FOR: Duration = Duration::from_secs(3);
+
+/// Events in one NATS message, at most.
+const BATCH: usize = 256;
 
 /// Events waiting to be published, at most (the queue that absorbs a NATS outage).
 const QUEUE: usize = 4_096;
@@ -73,6 +76,8 @@ impl Fleet {
         let client = async_nats::ConnectOptions::new()
             .name("rapport")
             .retry_on_initial_connect()
+            // The server does not send an instance its own messages back (they were delivered locally).
+            .no_echo()
             .connection_timeout(Duration::from_secs(2))
             .event_callback(|event| async move {
                 match event {
@@ -143,10 +148,23 @@ pub fn spawn(state: Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     if let Some(mut pending) = fleet.pending.lock().ok().and_then(|mut p| p.take()) {
         let client = fleet.client.clone();
         tasks.push(tokio::spawn(async move {
-            while let Some(bytes) = pending.recv().await {
+            // Under load, the events queued meanwhile travel together: one NATS message carries a JSON
+            // array of up to BATCH events, so the cost per event stays small.
+            let mut batch = Vec::with_capacity(BATCH);
+            while pending.recv_many(&mut batch, BATCH).await > 0 {
+                let mut bytes =
+                    Vec::with_capacity(batch.iter().map(Vec::len).sum::<usize>() + batch.len() + 1);
+                bytes.push(b'[');
+                for (i, event) in batch.drain(..).enumerate() {
+                    if i > 0 {
+                        bytes.push(b',');
+                    }
+                    bytes.extend_from_slice(&event);
+                }
+                bytes.push(b']');
                 if let Err(e) = client.publish(SUBJECT, bytes.into()).await {
                     metrics::counter!("rapport_fleet_events_dropped_total").increment(1);
-                    tracing::debug!(error = %e, "could not publish an event to NATS");
+                    tracing::debug!(error = %e, "could not publish events to NATS");
                 }
             }
         }));
@@ -198,16 +216,18 @@ async fn relay(state: Arc<AppState>) {
         match fleet.client.subscribe(SUBJECT).await {
             Ok(mut subscriber) => {
                 while let Some(message) = subscriber.next().await {
-                    let Ok(wire) = serde_json::from_slice::<Wire>(&message.payload) else {
-                        tracing::debug!("ignored a malformed event from NATS");
+                    let Ok(batch) = serde_json::from_slice::<Vec<Wire>>(&message.payload) else {
+                        tracing::debug!("ignored a malformed message from NATS");
                         continue;
                     };
-                    if wire.origin == fleet.instance {
-                        continue;
-                    }
-                    if let Some(event) = event_of(wire) {
-                        // No subscriber is not an error.
-                        let _ = state.events.send(event);
+                    for wire in batch {
+                        if wire.origin == fleet.instance {
+                            continue;
+                        }
+                        if let Some(event) = event_of(wire) {
+                            // No subscriber is not an error.
+                            let _ = state.events.send(event);
+                        }
                     }
                 }
             }

@@ -405,7 +405,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
     let acknowledge = has(MoveKind::Acknowledge) || (replies > 0 && !has(MoveKind::Handoff));
     let mut apologised = false;
     if let (Some(clause), Some(a), true) = (clause, last, acknowledge || replies == 0) {
-        w.line(read_back(clause, a, &earlier, replies));
+        w.line(acknowledge_problem(clause, a, &earlier, replies));
         apologised = true;
     } else if acknowledge {
         if let Some(a) = last {
@@ -556,7 +556,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         } else if article.is_none() {
             problem
                 .as_ref()
-                .and_then(|p| p.next_question(state.latest_customer_text()))
+                .and_then(|p| p.next_question)
                 // A long message already told the story: no "tell me more".
                 .or(
                     (state.latest_customer_text().split_whitespace().count() < 25).then_some(
@@ -591,7 +591,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
 
 /// The acknowledgement that reads the customer's problem back ("I'm sorry your Face ID isn't working"),
 /// with the feeling the reading found.
-fn read_back(clause: &str, a: &Analysis, earlier: &[&str], replies: usize) -> String {
+fn acknowledge_problem(clause: &str, a: &Analysis, earlier: &[&str], replies: usize) -> String {
     let variants: [&str; 2] = if present(a, "anger") || present(a, "frustration") {
         [
             "I'm sorry {}; I can see how frustrating that is.",
@@ -702,7 +702,7 @@ fn no_answer(
             w.line("I've passed your suggestion on to the team that looks after this; thank you for taking the time to send it.");
             return true;
         }
-        if let Some(q) = p.next_question(ctx.state.latest_customer_text()) {
+        if let Some(q) = p.next_question {
             w.line(format!(
                 "{q} Once I have that, I'll pass everything you've told me to our support team, who'll reply here {when}."
             ));

@@ -142,6 +142,9 @@ pub struct Problem {
     /// A question the customer asked, as "how to ..." / "whether you can ...", when there is one.
     pub question: Option<String>,
     pub kind: Option<Kind>,
+    /// The question a person on the team would ask next when no article answers the problem: the fact
+    /// that moves it, without asking again what the message already says.
+    pub next_question: Option<&'static str>,
 }
 
 impl Problem {
@@ -175,65 +178,66 @@ impl Problem {
             .iter()
             .find_map(|s| asked(s))
             .and_then(|q| read_back(&q, words));
+        let lower = clean.to_lowercase();
+        // "I can't find it" asks where something is; it is not a fault.
+        let kind = kind(&lower.replace("can't find", ""));
         Self {
             clause,
             question,
-            // "I can't find it" asks where something is; it is not a fault.
-            kind: kind(&clean.to_lowercase().replace("can't find", "")),
+            kind,
+            next_question: kind.and_then(|k| next_question(k, &lower)),
         }
     }
+}
 
-    /// The question a person on the team would ask next, when no article answers the problem: the fact
-    /// that moves it, without asking again what the message already says.
-    pub fn next_question(&self, text: &str) -> Option<&'static str> {
-        let lower = normalise(text).to_lowercase();
-        let has = |ws: &[&str]| ws.iter().any(|w| lower.contains(w));
-        match self.kind? {
-            Kind::PurchaseMissing if !has(&["order number", "transaction id", "receipt number"]) => Some(
-                "Could you send me the order or transaction number from your receipt, so our team can trace the purchase?",
-            ),
-            Kind::PurchaseMissing => None,
-            Kind::Charge => Some(
-                "Could you tell me the date and amount of the charge, and how you paid for it, so our team can find it?",
-            ),
-            Kind::Access
-                if has(&[
-                    "hacked", "lost my", "new phone", "verification", "2step", "2-step", "two-step",
-                    "two factor", "authenticator", "2fa", "changed my password",
-                ]) =>
-            {
-                Some(
-                    "Do you still have access to the email address and phone number on the account? That tells our team the quickest safe way to get you back in.",
-                )
-            }
-            Kind::Access if has(&["error", "says", "said", "message"]) => Some(
-                "Which email address or username is the account under (please don't send your password), so our team can look at it?",
-            ),
-            Kind::Access => Some(
-                "What happens when you try to sign in: do you see an error message, and which email address or username is the account under (please don't send your password)?",
-            ),
-            // The customer already said when ("a couple of weeks ago").
-            Kind::DataLoss if has(&[" ago", "yesterday", "today", "last week", "this morning"]) => None,
-            Kind::DataLoss => Some(
-                "Roughly when did it happen? That tells our team where to look for what can be recovered.",
-            ),
-            Kind::Fault if has(&["no error", "no fault", "no message", "without an error"]) => Some(
-                "Which device and app version are you using, and at which step does it stop? A screenshot helps our team find the cause.",
-            ),
-            Kind::Fault if has(&["error"]) => Some(
-                "What exactly does the error message say, and where do you see it? A screenshot of it helps our team find the cause.",
-            ),
-            Kind::Fault if has(&["website", " site", "web page", "browser"]) => Some(
-                "Which web address and browser are you using, and what does the page show? A screenshot helps our team find the cause.",
-            ),
-            Kind::Fault if has(&DEVICES) => Some(
-                "Which version of the app or system are you on, and do you see an error message when it happens? A screenshot helps our team find the cause.",
-            ),
-            Kind::Fault => Some(
-                "Which device and version are you using, and do you see an error message when it happens? A screenshot helps our team find the cause.",
-            ),
-            Kind::Feedback => None,
+/// The question that moves a problem of `kind`, given the message (normalised, lower case).
+fn next_question(kind: Kind, lower: &str) -> Option<&'static str> {
+    let has = |ws: &[&str]| ws.iter().any(|w| lower.contains(w));
+    match kind {
+        Kind::PurchaseMissing if !has(&["order number", "transaction id", "receipt number"]) => Some(
+            "Could you send me the order or transaction number from your receipt, so our team can trace the purchase?",
+        ),
+        Kind::PurchaseMissing => None,
+        Kind::Charge => Some(
+            "Could you tell me the date and amount of the charge, and how you paid for it, so our team can find it?",
+        ),
+        Kind::Access
+            if has(&[
+                "hacked", "lost my", "new phone", "verification", "2step", "2-step", "two-step",
+                "two factor", "authenticator", "2fa", "changed my password",
+            ]) =>
+        {
+            Some(
+                "Do you still have access to the email address and phone number on the account? That tells our team the quickest safe way to get you back in.",
+            )
         }
+        Kind::Access if has(&["error", "says", "said", "message"]) => Some(
+            "Which email address or username is the account under (please don't send your password), so our team can look at it?",
+        ),
+        Kind::Access => Some(
+            "What happens when you try to sign in: do you see an error message, and which email address or username is the account under (please don't send your password)?",
+        ),
+        // The customer already said when ("a couple of weeks ago").
+        Kind::DataLoss if has(&[" ago", "yesterday", "today", "last week", "this morning"]) => None,
+        Kind::DataLoss => Some(
+            "Roughly when did it happen? That tells our team where to look for what can be recovered.",
+        ),
+        Kind::Fault if has(&["no error", "no fault", "no message", "without an error"]) => Some(
+            "Which device and app version are you using, and at which step does it stop? A screenshot helps our team find the cause.",
+        ),
+        Kind::Fault if has(&["error"]) => Some(
+            "What exactly does the error message say, and where do you see it? A screenshot of it helps our team find the cause.",
+        ),
+        Kind::Fault if has(&["website", " site", "web page", "browser"]) => Some(
+            "Which web address and browser are you using, and what does the page show? A screenshot helps our team find the cause.",
+        ),
+        Kind::Fault if has(&DEVICES) => Some(
+            "Which version of the app or system are you on, and do you see an error message when it happens? A screenshot helps our team find the cause.",
+        ),
+        Kind::Fault => Some(
+            "Which device and version are you using, and do you see an error message when it happens? A screenshot helps our team find the cause.",
+        ),
+        Kind::Feedback => None,
     }
 }
 
@@ -837,7 +841,7 @@ mod tests {
         );
         let fault = read("my app keeps crashing on my iPhone");
         assert!(fault
-            .next_question("my app keeps crashing on my iPhone")
+            .next_question
             .is_some_and(|q| !q.contains("Which device")));
         assert_eq!(read("the weather is nice").kind, None);
     }

@@ -19,6 +19,7 @@ use crate::events::Event;
 use crate::server::AppState;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -56,6 +57,22 @@ struct Wire {
     at: i64,
 }
 
+impl Wire {
+    fn of(origin: &str, event: &Event) -> Self {
+        Self {
+            origin: origin.to_string(),
+            tenant: event.tenant.clone(),
+            kind: event.kind.to_string(),
+            alert: event.alert.map(str::to_string),
+            conversation_id: event.conversation_id.clone(),
+            priority: event.priority,
+            status: event.status.clone(),
+            signals: event.signals.clone(),
+            at: event.at,
+        }
+    }
+}
+
 /// This instance's link to the others.
 #[derive(Debug)]
 pub struct Fleet {
@@ -67,6 +84,8 @@ pub struct Fleet {
     pending: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
     /// The other instances heard from, and when.
     peers: Mutex<HashMap<String, Instant>>,
+    /// Live instances, recounted every `PRESENCE_EVERY` (read on every request by the rate limiter).
+    size: AtomicU32,
 }
 
 impl Fleet {
@@ -100,16 +119,25 @@ impl Fleet {
             outgoing,
             pending: Mutex::new(Some(pending)),
             peers: Mutex::new(HashMap::new()),
+            size: AtomicU32::new(1),
         })
     }
 
     /// Live instances: this one and those heard from in the last few seconds (1 while NATS is down).
     pub fn size(&self) -> u32 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the instances not heard from lately and recounts.
+    fn recount(&self) {
         let peers = self.peers.lock().map_or(0, |mut p| {
             p.retain(|_, seen| seen.elapsed() < PRESENCE_FOR);
             p.len()
         });
-        u32::try_from(peers + 1).unwrap_or(u32::MAX)
+        self.size.store(
+            u32::try_from(peers + 1).unwrap_or(u32::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Whether the connection to NATS is up now.
@@ -119,18 +147,7 @@ impl Fleet {
 
     /// Queues `event` for the other instances; never waits.
     pub fn forward(&self, event: &Event) {
-        let wire = Wire {
-            origin: self.instance.clone(),
-            tenant: event.tenant.clone(),
-            kind: event.kind.to_string(),
-            alert: event.alert.map(str::to_string),
-            conversation_id: event.conversation_id.clone(),
-            priority: event.priority,
-            status: event.status.clone(),
-            signals: event.signals.clone(),
-            at: event.at,
-        };
-        let Ok(bytes) = serde_json::to_vec(&wire) else {
+        let Ok(bytes) = serde_json::to_vec(&Wire::of(&self.instance, event)) else {
             return;
         };
         if self.outgoing.try_send(bytes).is_err() {
@@ -169,13 +186,19 @@ pub fn spawn(state: Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }));
     }
-    let client = fleet.client.clone();
-    let me = fleet.instance.clone();
+    let heartbeat = state.clone();
     tasks.push(tokio::spawn(async move {
+        let Some(fleet) = heartbeat.fleet.as_ref() else {
+            return;
+        };
         let mut tick = tokio::time::interval(PRESENCE_EVERY);
         loop {
             tick.tick().await;
-            let _ = client.publish(PRESENCE, me.clone().into()).await;
+            let _ = fleet
+                .client
+                .publish(PRESENCE, fleet.instance.clone().into())
+                .await;
+            fleet.recount();
         }
     }));
     let listener = state.clone();
@@ -290,17 +313,7 @@ mod tests {
             signals: vec!["human_request".into()],
             at: 1_700_000_000,
         };
-        let wire = Wire {
-            origin: "a".into(),
-            tenant: event.tenant.clone(),
-            kind: event.kind.into(),
-            alert: event.alert.map(str::to_string),
-            conversation_id: event.conversation_id.clone(),
-            priority: event.priority,
-            status: event.status.clone(),
-            signals: event.signals.clone(),
-            at: event.at,
-        };
+        let wire = Wire::of("a", &event);
         let bytes = serde_json::to_vec(&wire).expect("serialises");
         let back = event_of(serde_json::from_slice(&bytes).expect("parses")).expect("known kind");
         assert_eq!(

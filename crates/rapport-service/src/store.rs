@@ -35,6 +35,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// Saves a conversation's derived state (`$1`) for conversation `$2`, if it still exists.
+const SAVE_STATE: &str = "INSERT INTO conversation_states (conversation_id, state) SELECT id, $1 FROM conversations WHERE id = $2 ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state";
+
 /// The PostgreSQL advisory lock that makes one instance of a fleet run the retention sweep at a time.
 const RETENTION_LOCK: i64 = 0x0072_6170_706f_7274; // "rapport"
 
@@ -677,13 +680,11 @@ impl Store {
         }
         let mut tx = self.writer.begin().await?;
         for (id, state) in states {
-            sqlx::query(
-                "INSERT INTO conversation_states (conversation_id, state) SELECT id, $1 FROM conversations WHERE id = $2 ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state",
-            )
-            .bind(*state)
-            .bind(*id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(SAVE_STATE)
+                .bind(*state)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -718,13 +719,11 @@ impl Store {
     /// claim (the mark then moved back to that turn's time and the conversation is claimed again).
     pub async fn settle_state(&self, id: &str, state: &str, lease_until: i64) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO conversation_states (conversation_id, state) SELECT id, $1 FROM conversations WHERE id = $2 ON CONFLICT (conversation_id) DO UPDATE SET state = excluded.state",
-        )
-        .bind(state)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(SAVE_STATE)
+            .bind(state)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE conversations SET stale_since = NULL WHERE id = $1 AND stale_since = $2",
         )

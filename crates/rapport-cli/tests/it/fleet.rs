@@ -7,8 +7,8 @@ use crate::hardening::{
     check_writes, fresh_conversations, wait_until, write_until, PrivatePostgres, Writes,
 };
 use crate::serve::{
-    client, command, data_dir, follow, json_of, new_conversation, post_message, send, start_with,
-    webhook_receiver, Server,
+    client, command, data_dir, follow, json_of, key_with, new_conversation, post_message, send,
+    start_with, webhook_receiver, Server,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -125,20 +125,7 @@ impl Fleet {
             .iter()
             .map(|n| data_dir(&format!("{name}-{n}")))
             .collect();
-        let out = cmd(&dirs[0])
-            .args(["keys", "create", "--tenant", "acme", "--role", "admin"])
-            .output()
-            .expect("keys create");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let admin = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .last()
-            .expect("key")
-            .to_string();
+        let admin = key_with(cmd(&dirs[0]), "acme", "admin");
         let servers = dirs.iter().map(|d| start_with(cmd(d), d)).collect();
         Self {
             servers,

@@ -4,8 +4,8 @@
 //! fast, and faults (SIGKILL, PostgreSQL stopped under load) that lose and duplicate nothing.
 
 use crate::serve::{
-    client, command, count, data_dir, json_of, key, new_conversation, post_message, send, start,
-    start_with, webhook_receiver, Server,
+    client, command, count, data_dir, json_of, key, key_with, new_conversation, post_message, send,
+    start, start_with, webhook_receiver, Server,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -1024,20 +1024,7 @@ fn postgres_faults_lose_nothing_and_are_answered_fast() {
         c.env("RAPPORT_DATABASE_URL", pg.url());
         c
     };
-    let out = cmd()
-        .args(["keys", "create", "--tenant", "acme", "--role", "admin"])
-        .output()
-        .expect("keys create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .last()
-        .expect("key")
-        .to_string();
+    let admin = key_with(cmd(), "acme", "admin");
 
     // The database stops under load and comes back.
     let server = start_with(cmd(), &dir);

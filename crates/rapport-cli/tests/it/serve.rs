@@ -83,7 +83,12 @@ pub(crate) fn start_with(mut command: Command, dir: &Path) -> Server {
 }
 
 pub(crate) fn key(dir: &Path, tenant: &str, role: &str) -> String {
-    let out = command(dir)
+    key_with(command(dir), tenant, role)
+}
+
+/// Creates a key with `command` (its database settings); returns the key.
+pub(crate) fn key_with(mut command: Command, tenant: &str, role: &str) -> String {
+    let out = command
         .args(["keys", "create", "--tenant", tenant, "--role", role])
         .output()
         .expect("keys create");

@@ -861,9 +861,16 @@ fn need(analysis: &Analysis, reading: &Reading, problem_text: &str) -> String {
     }
 }
 
-/// The first sentence of a problem, at most twelve words, without @handles or links.
+/// The first sentence of a problem, at most twelve words, without @handles or links. A greeting or an
+/// introduction before it ("Hi, I'm Dana (dana@example.com).") is not the problem: the first sentence
+/// that is more than that is taken.
 fn problem_summary(text: &str) -> Option<String> {
-    let words: Vec<&str> = text
+    let sentences = sentences(text);
+    let chosen = sentences
+        .iter()
+        .find(|s| !is_preamble(s))
+        .or(sentences.first())?;
+    let words: Vec<&str> = chosen
         .split_whitespace()
         .filter(|w| !w.starts_with('@') && !w.starts_with("http") && !w.starts_with('#'))
         .collect();
@@ -877,11 +884,83 @@ fn problem_summary(text: &str) -> Option<String> {
             out.push(' ');
         }
         out.push_str(word);
-        if i >= 3 && (word.ends_with('.') || word.ends_with('?') || word.ends_with('!')) {
-            break;
-        }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// `text` cut after each `.`, `?` or `!` that ends a word (a sentence of fewer than four words stays
+/// with the next one, as "Hi all." does).
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut words = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_whitespace() {
+            continue;
+        }
+        let next_is_space = chars.peek().is_none_or(|(_, n)| n.is_whitespace());
+        if next_is_space {
+            words += 1;
+            if matches!(c, '.' | '?' | '!') && words >= 4 {
+                out.push(text[start..=i].trim());
+                start = i + c.len_utf8();
+                words = 0;
+            }
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        out.push(text[start..].trim());
+    }
+    out
+}
+
+/// A greeting or an introduction and nothing more: "Hi there!", "Hello, I'm Dana Whitfield (dana@...).",
+/// "My name is Sam and my account email is sam@example.com."
+fn is_preamble(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase().replace('\u{2019}', "'");
+    let mut rest = lower.trim_start();
+    for greeting in [
+        "hi there",
+        "hello there",
+        "hey there",
+        "good morning",
+        "good afternoon",
+        "good evening",
+        "hello",
+        "hiya",
+        "hey",
+        "hi",
+        "dear team",
+        "dear",
+        "greetings",
+    ] {
+        if let Some(after) = rest.strip_prefix(greeting) {
+            if after.chars().next().is_none_or(|c| !c.is_alphanumeric()) {
+                rest = after.trim_start_matches(|c: char| !c.is_alphanumeric());
+                break;
+            }
+        }
+    }
+    if rest.is_empty() {
+        return true;
+    }
+    let introduces = [
+        "i'm ",
+        "i am ",
+        "my name is ",
+        "my name's ",
+        "this is ",
+        "it's ",
+        "name's ",
+    ]
+    .iter()
+    .any(|p| rest.starts_with(p));
+    let trouble = [
+        "not", "n't", "never", "still", "problem", "issue", "help", "can't", "cannot", "won't",
+        "wrong", "broken", "missing", "charged", "refund", "cancel", "late", "error",
+    ];
+    introduces && rest.split_whitespace().count() <= 10 && !trouble.iter().any(|t| rest.contains(t))
 }
 
 fn neutral_emotions() -> Emotions {
@@ -1031,5 +1110,25 @@ mod tests {
             ]
         );
         assert_eq!(SIGNALS[CUE_REQUIRED[0]], "churn_threat");
+    }
+
+    #[test]
+    fn the_need_skips_a_greeting_and_an_introduction() {
+        let text = "Hi, I am Dana Whitfield (dana.whitfield@example.com, 07700 900123). My order 77120 still has not arrived and it was due last week.";
+        assert_eq!(
+            problem_summary(text).as_deref(),
+            Some("My order 77120 still has not arrived and it was due last ...")
+        );
+        assert_eq!(
+            problem_summary("Hello! I'm Sam and my card was charged twice. Please help.")
+                .as_deref(),
+            Some("Hello! I'm Sam and my card was charged twice.")
+        );
+        assert_eq!(
+            problem_summary("@brand my app keeps crashing on start up, any ideas? thanks")
+                .as_deref(),
+            Some("my app keeps crashing on start up, any ideas?")
+        );
+        assert_eq!(problem_summary("Hi there").as_deref(), Some("Hi there"));
     }
 }

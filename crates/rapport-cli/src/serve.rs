@@ -244,6 +244,9 @@ pub fn serve(config: Config) -> Result<ExitCode> {
     for problem in responder.problems() {
         eprintln!("rapport: warning: {problem}");
     }
+    let upstream = rapport_service::openai::Upstream::from_config(&responder.policy().llm)
+        .map_err(anyhow::Error::msg)
+        .context("the OpenAI-compatible endpoint's upstream")?;
     let responder = Arc::new(responder);
     let engine = responder.engine().clone();
     runtime()?.block_on(async move {
@@ -252,7 +255,8 @@ pub fn serve(config: Config) -> Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", resolved.listen))?;
         let address = listener.local_addr()?;
-        let mut state = AppState::new(store, keyring, responder, engine, resolved.settings);
+        let mut state = AppState::new(store, keyring, responder, engine, resolved.settings)
+            .with_upstream(upstream);
         if let Some(url) = &resolved.nats_url {
             let fleet = rapport_service::fleet::Fleet::connect(url)
                 .await
@@ -265,6 +269,15 @@ pub fn serve(config: Config) -> Result<ExitCode> {
             "rapport: listening on http://{address} (database {})",
             redact_url(&resolved.database_url)
         );
+        match &state.upstream {
+            Some(up) => eprintln!(
+                "rapport: OpenAI-compatible endpoint at http://{address}/openai/v1, upstream {}",
+                redact_url(&up.base_url)
+            ),
+            None => eprintln!(
+                "rapport: OpenAI-compatible endpoint at http://{address}/openai/v1 answers with the built-in composer (set RAPPORT_LLM_BASE_URL for an upstream model)"
+            ),
+        }
         server::serve(listener, state, server::shutdown_signal()).await?;
         eprintln!("rapport: stopped");
         Ok(ExitCode::SUCCESS)

@@ -256,6 +256,30 @@ impl Engine {
         })
     }
 
+    /// `text` (a text beside the conversation: a bot's own system prompt, a tool's result) with its
+    /// personal data replaced by the conversation's pseudonyms: what the detector finds, and every value
+    /// `vault` already holds (a name given earlier is replaced wherever it appears).
+    pub fn pseudonymise(&self, text: &str, vault: &mut Vault) -> String {
+        let entities = self.detector.detect(text);
+        let mut out =
+            rapport_privacy::apply(text, &entities, Operator::Pseudonymize, None, Some(vault))
+                .unwrap_or_else(|_| "[REDACTED]".into());
+        // Values of four characters or more, longest first (as for the turns): "Jo" would match inside
+        // other words, and a name must go before the first name inside it.
+        let mut known: Vec<(String, String)> = vault
+            .values()
+            .filter(|(v, _)| v.chars().count() >= 4)
+            .map(|(v, t)| (v.to_string(), t.to_string()))
+            .collect();
+        known.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        for (value, token) in known {
+            if out.contains(&value) {
+                out = out.replace(&value, &token);
+            }
+        }
+        out
+    }
+
     /// The personal data in each turn: what the detector finds there, plus every other occurrence of a
     /// value it found in any turn of the conversation ("Ticket 4111111111111111" is not recognised as a
     /// card on its own, but it is the card number the customer gave two turns before). Also returns

@@ -56,6 +56,37 @@ pub struct Response {
     pub vault: rapport_privacy::Vault,
 }
 
+/// A conversation read and its next reply decided, for a writer outside the engine (a bot's own LLM
+/// call through the OpenAI-compatible endpoint): the strategy, Rapport's guidance for the writer, and
+/// the composer's reply as the fallback. Every text in it is pseudonymised.
+#[derive(Debug)]
+pub struct Prepared {
+    pub state: State,
+    pub moves: Vec<Move>,
+    /// Instructions for the writer: the moves with their reasons, the memory, the article, the policy.
+    pub guidance: String,
+    /// The composer's reply (or the safe handoff reply when the policy could not be loaded).
+    pub composed: String,
+    /// Who wrote `composed`.
+    pub fallback: Source,
+    /// The knowledge-base article the reply may draw on.
+    pub article: Option<crate::kb::Article>,
+    pub discreet: bool,
+    pub diagnostics: Vec<String>,
+}
+
+impl Prepared {
+    /// Rapport answers itself and no writer is asked: the strategy hands off to a person or follows the
+    /// safety protocol, or the policy could not be loaded.
+    pub fn takes_over(&self) -> bool {
+        self.fallback == Source::SafeFallback
+            || self
+                .moves
+                .iter()
+                .any(|m| matches!(m.kind, MoveKind::Handoff | MoveKind::SafetyProtocol))
+    }
+}
+
 /// The fixed reply when the configuration is broken: a person takes over.
 pub const SAFE_REPLY: &str = "Thanks for your message. I'm passing this to a colleague on our team now, with everything you've written, and they'll reply here as soon as they can.";
 
@@ -139,8 +170,36 @@ impl Responder {
 
     /// The next reply to `conversation` (`id` scopes its pseudonyms).
     pub fn reply(&self, id: &str, conversation: &Conversation) -> crate::Result<Response> {
+        let mut prepared = self.prepare(id, conversation)?;
+        let (draft, source) = match &self.llm {
+            Some(llm)
+                if !self.safe_mode
+                    && !prepared
+                        .moves
+                        .iter()
+                        .any(|m| m.kind == MoveKind::SafetyProtocol) =>
+            {
+                match self.ask_llm(llm.as_ref(), &prepared) {
+                    Ok((text, source)) => (text, source),
+                    Err(why) => {
+                        prepared
+                            .diagnostics
+                            .push(format!("{why}; the built-in composer replied"));
+                        (prepared.composed.clone(), Source::Composer)
+                    }
+                }
+            }
+            _ => (prepared.composed.clone(), prepared.fallback),
+        };
+        Ok(self.conclude(prepared, draft, source))
+    }
+
+    /// Reads `conversation` and decides the next reply without writing it with an LLM: the strategy,
+    /// the article, the composer's reply (the fallback) and the guidance for a writer. `id` scopes the
+    /// pseudonyms.
+    pub fn prepare(&self, id: &str, conversation: &Conversation) -> crate::Result<Prepared> {
         let mut state = self.engine.state(id, conversation)?;
-        let mut diagnostics = self.problems.clone();
+        let diagnostics = self.problems.clone();
         let (discreet, sensitive) = self.discreet(&state, conversation);
         if self.safe_mode {
             let moves = vec![Move {
@@ -149,15 +208,16 @@ impl Responder {
                     "the company policy could not be loaded: a person replies instead".into(),
                 ],
             }];
-            return Ok(self.finish(
+            return Ok(Prepared {
                 state,
                 moves,
-                SAFE_REPLY.to_string(),
-                Source::SafeFallback,
-                None,
+                guidance: String::new(),
+                composed: SAFE_REPLY.to_string(),
+                fallback: Source::SafeFallback,
+                article: None,
                 discreet,
                 diagnostics,
-            ));
+            });
         }
         let moves = strategy::decide(&state, &self.policy);
         let query = self.query(&state, conversation);
@@ -191,7 +251,7 @@ impl Responder {
         let article = hits
             .iter()
             .find(|h| h.relevant())
-            .map(|h| h.article.id.clone());
+            .map(|h| h.article.clone());
         let mut vault = std::mem::replace(&mut state.vault, rapport_privacy::Vault::new(id));
         let composed = compose::compose(
             &Context {
@@ -207,19 +267,49 @@ impl Responder {
             &mut vault,
         );
         state.vault = vault;
-        let (draft, source) = match &self.llm {
-            Some(llm) if !moves.iter().any(|m| m.kind == MoveKind::SafetyProtocol) => {
-                match self.ask_llm(llm.as_ref(), &state, &moves, &hits, discreet) {
-                    Ok((text, source)) => (text, source),
-                    Err(why) => {
-                        diagnostics.push(format!("{why}; the built-in composer replied"));
-                        (composed, Source::Composer)
-                    }
-                }
-            }
-            _ => (composed, Source::Composer),
-        };
-        Ok(self.finish(state, moves, draft, source, article, discreet, diagnostics))
+        let guidance = instructions(&state, &moves, article.as_ref(), &self.policy, discreet);
+        Ok(Prepared {
+            state,
+            moves,
+            guidance,
+            composed,
+            fallback: Source::Composer,
+            article,
+            discreet,
+            diagnostics,
+        })
+    }
+
+    /// The reply `draft` (pseudonymised) written by `source`, re-hydrated and audited, with the
+    /// handoff packet.
+    pub fn conclude(&self, prepared: Prepared, draft: String, source: Source) -> Response {
+        let Prepared {
+            state,
+            moves,
+            article,
+            discreet,
+            diagnostics,
+            ..
+        } = prepared;
+        self.finish(
+            state,
+            moves,
+            draft,
+            source,
+            article.map(|a| a.id),
+            discreet,
+            diagnostics,
+        )
+    }
+
+    /// Whether a writer's pseudonymised `draft` may reach the customer, and its audit.
+    pub fn gate(&self, prepared: &Prepared, draft: &str) -> (bool, Audit) {
+        let audit = self.audit(
+            &prepared.state,
+            draft,
+            prepared.article.as_ref().map(|a| a.id.as_str()),
+        );
+        (self.passes(&audit), audit)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -362,36 +452,19 @@ impl Responder {
     }
 
     /// A reply from the LLM: first answer, or one repair; an error says why it was not used.
-    fn ask_llm(
-        &self,
-        llm: &dyn Llm,
-        state: &State,
-        moves: &[Move],
-        hits: &[crate::kb::Hit<'_>],
-        discreet: bool,
-    ) -> Result<(String, Source), String> {
-        let mut messages = prompt(state, moves, hits, &self.policy, discreet);
-        let article = hits
-            .iter()
-            .find(|h| h.relevant())
-            .map(|h| h.article.id.as_str());
+    fn ask_llm(&self, llm: &dyn Llm, prepared: &Prepared) -> Result<(String, Source), String> {
+        let mut messages = vec![ChatMessage::new("system", prepared.guidance.clone())];
+        messages.extend(transcript(&prepared.state));
         let first = llm.chat(&messages).map_err(|e| e.to_string())?;
-        let audit = self.audit(state, &first, article);
-        if self.passes(&audit) {
+        let (passes, audit) = self.gate(prepared, &first);
+        if passes {
             return Ok((first, Source::Llm));
         }
         messages.push(ChatMessage::new("assistant", first));
-        messages.push(ChatMessage::new(
-            "user",
-            format!(
-                "Rapport's audit scored that reply {}/100. Rewrite it: {} Write only the new reply.",
-                audit.score,
-                audit.suggestions.join(" ")
-            ),
-        ));
+        messages.push(ChatMessage::new("user", repair_request(&audit)));
         let second = llm.chat(&messages).map_err(|e| format!("repair: {e}"))?;
-        let audit = self.audit(state, &second, article);
-        if self.passes(&audit) {
+        let (passes, audit) = self.gate(prepared, &second);
+        if passes {
             Ok((second, Source::LlmRepaired))
         } else {
             Err(format!(
@@ -401,7 +474,8 @@ impl Responder {
         }
     }
 
-    fn passes(&self, audit: &Audit) -> bool {
+    /// Whether an audit lets a writer's reply reach the customer.
+    pub fn passes(&self, audit: &Audit) -> bool {
         audit.score >= self.policy.llm.min_audit_score
             && !audit.hollow_sympathy
             && audit.pii_leak.is_empty()
@@ -418,6 +492,33 @@ pub fn prompt(
     policy: &Policy,
     discreet: bool,
 ) -> Vec<ChatMessage> {
+    let article = hits.iter().find(|h| h.relevant()).map(|h| h.article);
+    let mut messages = vec![ChatMessage::new(
+        "system",
+        instructions(state, moves, article, policy, discreet),
+    )];
+    messages.extend(transcript(state));
+    messages
+}
+
+/// What the audit asks a writer to change, as the next user message of a repair.
+pub fn repair_request(audit: &Audit) -> String {
+    format!(
+        "Rapport's audit scored that reply {}/100. Rewrite it: {} Write only the new reply.",
+        audit.score,
+        audit.suggestions.join(" ")
+    )
+}
+
+/// The writer's instructions: the strategy with its reasons, the memory, the knowledge-base article and
+/// the policy's rules (pseudonymised, like the state).
+pub fn instructions(
+    state: &State,
+    moves: &[Move],
+    article: Option<&crate::kb::Article>,
+    policy: &Policy,
+    discreet: bool,
+) -> String {
     let mut system = format!(
         "You write the next reply from {brand}'s customer support to the customer below, in a {voice} voice{emoji}.\n\
          Write only the reply text: warm, specific to this customer, and useful. Never use sympathy without a fix; \
@@ -466,33 +567,34 @@ pub fn prompt(
     for p in &state.memory.promised {
         system.push_str(&format!("- we promised: {}\n", p.text));
     }
-    if let Some(hit) = hits.iter().find(|h| h.relevant()) {
+    if let Some(article) = article {
         system.push_str(&format!(
             "\nKnowledge base: {}\n{}\n",
-            hit.article.title, hit.article.intro
+            article.title, article.intro
         ));
-        for (i, s) in hit.article.steps.iter().enumerate() {
+        for (i, s) in article.steps.iter().enumerate() {
             system.push_str(&format!("{}. {s}\n", i + 1));
         }
     }
-    let mut messages = vec![ChatMessage::new("system", system)];
-    messages.extend(
-        state
-            .turns
-            .iter()
-            .filter(|t| t.role != Role::System)
-            .map(|t: &Turn| {
-                ChatMessage::new(
-                    if t.role == Role::Customer {
-                        "user"
-                    } else {
-                        "assistant"
-                    },
-                    t.text.clone(),
-                )
-            }),
-    );
-    messages
+    system
+}
+
+/// The pseudonymised transcript as chat messages (the customer is `user`, the company `assistant`).
+fn transcript(state: &State) -> impl Iterator<Item = ChatMessage> + '_ {
+    state
+        .turns
+        .iter()
+        .filter(|t| t.role != Role::System)
+        .map(|t: &Turn| {
+            ChatMessage::new(
+                if t.role == Role::Customer {
+                    "user"
+                } else {
+                    "assistant"
+                },
+                t.text.clone(),
+            )
+        })
 }
 
 /// "I cancelled the trial and still got charged": how to cancel is no answer to someone who already

@@ -148,6 +148,11 @@ impl Vault {
         token
     }
 
+    /// The values this vault holds, with their tokens.
+    pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(t, v)| (v.as_str(), t.as_str()))
+    }
+
     /// Replaces every token of this vault in `text` by its value. Tokens this vault did not mint are left
     /// as they are, so a value never enters a text from another conversation's vault.
     pub fn rehydrate(&self, text: &str) -> String {

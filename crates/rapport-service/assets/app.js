@@ -207,7 +207,7 @@
       if (c.status === "handoff") flags.append(el("span", { class: "badge handoff", text: "handoff" }));
       const moves = (state.strategy || []).map((m) => m.move.replace(/_/g, " "));
       const row = el("tr", { class: "row", "data-id": c.id },
-        el("td", {}, link, el("div", { class: "hint", text: c.channel + " · " + c.turn_count + " turns" })),
+        el("td", {}, link, el("div", { class: "hint", text: (c.external_id ? c.external_id + " · " : "") + c.channel + " · " + c.turn_count + " turns" })),
         el("td", {}, el("span", { class: "chip", text: summary.emotion || metrics.emotion || "–" })),
         el("td", {}, el("span", { class: "meter", role: "img", "aria-label": "distress " + Math.round(distress * 100) + "%" }, el("span", { style: "width:" + Math.round(distress * 100) + "%" })), el("span", { text: distress.toFixed(2) })),
         el("td", {}, el("span", { class: "trend " + trend[1], title: trend[1], "aria-label": trend[1], text: trend[0] + " " + trend[1] })),
@@ -359,7 +359,7 @@
     const badges = el("p");
     if (c.discreet) badges.append(el("span", { class: "badge discreet", text: "discreet" }));
     if (c.status === "handoff") badges.append(el("span", { class: "badge handoff", text: "handoff" }));
-    badges.append(el("span", { class: "hint", text: c.channel + " · priority " + c.priority + " · " + c.turn_count + " turns" }));
+    badges.append(el("span", { class: "hint", text: (c.external_id ? "bot conversation " + c.external_id + " · " : "") + c.channel + " · priority " + c.priority + " · " + c.turn_count + " turns" }));
 
     const hadFocus = document.activeElement && document.activeElement.id === "draft";
     main.replaceChildren(

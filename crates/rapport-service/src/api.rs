@@ -72,7 +72,7 @@ pub enum TurnRole {
 }
 
 impl TurnRole {
-    fn engine(self) -> rapport_engine::Role {
+    pub(crate) fn engine(self) -> rapport_engine::Role {
         match self {
             TurnRole::Customer => rapport_engine::Role::Customer,
             TurnRole::Agent => rapport_engine::Role::Agent,
@@ -90,7 +90,7 @@ impl TurnRole {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "customer" => TurnRole::Customer,
             "agent" => TurnRole::Agent,
@@ -170,6 +170,10 @@ fn default_channel() -> String {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationOut {
     pub id: String,
+    /// The caller's own id for the conversation (a bot's `X-Rapport-Conversation` through the
+    /// OpenAI-compatible endpoint); `null` for conversations made through `/v1/conversations`.
+    #[schema(nullable)]
+    pub external_id: Option<String>,
     pub customer_id: String,
     pub channel: String,
     /// `open` or `handoff`.
@@ -193,6 +197,7 @@ impl From<&ConversationRow> for ConversationOut {
     fn from(c: &ConversationRow) -> Self {
         Self {
             id: c.id.clone(),
+            external_id: c.external_id.clone(),
             customer_id: c.customer_id.clone(),
             channel: c.channel.clone(),
             status: c.status.clone(),
@@ -616,7 +621,7 @@ fn open_text(state: &AppState, m: &MessageRow) -> Result<String, ApiError> {
 }
 
 /// The conversation's turns as the engine sees them.
-fn turns(state: &AppState, messages: &[MessageRow]) -> Result<Vec<Turn>, ApiError> {
+pub(crate) fn turns(state: &AppState, messages: &[MessageRow]) -> Result<Vec<Turn>, ApiError> {
     messages
         .iter()
         .map(|m| {
@@ -1103,6 +1108,17 @@ pub async fn append_message(
     check_id("id", &id)?;
     check_id("client_message_id", &input.client_message_id)?;
     check_text("text", &input.text)?;
+    append_turn(&state, &p, &id, &input).await
+}
+
+/// Appends a checked turn to conversation `id` of the caller's tenant (see [`append_message`]).
+pub(crate) async fn append_turn(
+    state: &Arc<AppState>,
+    p: &Principal,
+    id: &str,
+    input: &MessageIn,
+) -> Result<(StatusCode, axum::Json<MessageOut>), ApiError> {
+    let id = id.to_string();
     let out = |m: &MessageRow, duplicate: bool, priority: i64, status: &str| MessageOut {
         conversation_id: id.clone(),
         client_message_id: m.client_message_id.clone(),
@@ -1179,10 +1195,10 @@ pub async fn append_message(
         .begin_turn(&p.tenant, &id, &change, rapport_engine::MAX_TURNS as i64)
         .await?;
     let Some((mut tx, counted)) = begun else {
-        return refused_turn(&state, &p, &id, &input.client_message_id, out).await;
+        return refused_turn(state, p, &id, &input.client_message_id, out).await;
     };
     let stored_text = if counted.discreet {
-        discreet_text(&state, &input.text, analysis.as_ref().map(sensitive_spans))
+        discreet_text(state, &input.text, analysis.as_ref().map(sensitive_spans))
     } else {
         input.text.clone()
     };
@@ -1193,11 +1209,11 @@ pub async fn append_message(
             if m.redacted {
                 continue;
             }
-            let text = open_text(&state, &m)?;
+            let text = open_text(state, &m)?;
             let spans = (m.role == "customer").then(|| stored_sensitive_spans(&m.analysis));
             let (k, s) = state
                 .keyring
-                .seal(discreet_text(&state, &text, spans).as_bytes(), &id);
+                .seal(discreet_text(state, &text, spans).as_bytes(), &id);
             tx.rewrite(m.id, &k, &s).await?;
         }
     }
@@ -1215,7 +1231,7 @@ pub async fn append_message(
     let Some(message) = inserted else {
         // A retry (the row lock makes it see any earlier commit): nothing of this one is written.
         tx.rollback().await?;
-        return refused_turn(&state, &p, &id, &input.client_message_id, out).await;
+        return refused_turn(state, p, &id, &input.client_message_id, out).await;
     };
     let (prio, status) = (counted.priority, counted.status.clone());
     let event = |kind: &'static str, alert: Option<&'static str>| Event {
@@ -1241,13 +1257,13 @@ pub async fn append_message(
     }
     tx.commit().await?;
 
-    crate::server::mark_stale(&state, &p.tenant, &id);
+    crate::server::mark_stale(state, &p.tenant, &id);
     state
         .appended
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    events::publish(&state, event("turn", None));
+    events::publish(state, event("turn", None));
     if let Some(e) = alert_event {
-        events::publish(&state, e);
+        events::publish(state, e);
         state.outbox.notify_one();
     }
     Ok((
@@ -1312,35 +1328,48 @@ pub async fn reply(
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Conflict(e.to_string()))?;
     // The pseudonym vault stays in memory: nothing reads it back later, so it is not stored.
-    if let Some(h) = &response.handoff {
-        let status = "handoff";
-        let floor = match h.priority {
-            rapport_engine::handoff::Priority::Urgent => 100,
-            rapport_engine::handoff::Priority::High => 80,
-            rapport_engine::handoff::Priority::Normal => 0,
-        };
-        let event = Event {
-            tenant: p.tenant.clone(),
-            kind: "handoff",
-            alert: Some("handoff"),
-            conversation_id: row.id.clone(),
-            priority: row.priority.max(floor),
-            status: status.into(),
-            signals: response.signals.iter().map(|s| s.to_string()).collect(),
-            at: now_ms(),
-        };
-        let body = serde_json::to_string(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let entered = state
-            .store
-            .mark_handoff(&p.tenant, &row.id, floor, &body)
-            .await?;
-        crate::server::mark_stale(&state, &p.tenant, &row.id);
-        if entered {
-            events::publish(&state, event);
-            state.outbox.notify_one();
-        }
-    }
+    record_handoff(&state, &p, &row, &response).await?;
     Ok(axum::Json(response))
+}
+
+/// Puts the conversation in the handoff queue when `response` hands off (once: the alert and the event
+/// go out when it enters the queue).
+pub(crate) async fn record_handoff(
+    state: &Arc<AppState>,
+    p: &Principal,
+    row: &ConversationRow,
+    response: &rapport_engine::respond::Response,
+) -> Result<(), ApiError> {
+    let Some(h) = &response.handoff else {
+        return Ok(());
+    };
+    let status = "handoff";
+    let floor = match h.priority {
+        rapport_engine::handoff::Priority::Urgent => 100,
+        rapport_engine::handoff::Priority::High => 80,
+        rapport_engine::handoff::Priority::Normal => 0,
+    };
+    let event = Event {
+        tenant: p.tenant.clone(),
+        kind: "handoff",
+        alert: Some("handoff"),
+        conversation_id: row.id.clone(),
+        priority: row.priority.max(floor),
+        status: status.into(),
+        signals: response.signals.iter().map(|s| s.to_string()).collect(),
+        at: now_ms(),
+    };
+    let body = serde_json::to_string(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let entered = state
+        .store
+        .mark_handoff(&p.tenant, &row.id, floor, &body)
+        .await?;
+    crate::server::mark_stale(state, &p.tenant, &row.id);
+    if entered {
+        events::publish(state, event);
+        state.outbox.notify_one();
+    }
+    Ok(())
 }
 
 /// Live events of the caller's tenant (server-sent events): new turns, alerts, handoffs.
@@ -1678,10 +1707,12 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "Rapport", description = "The empathy layer for customer conversations: signals, memory, strategy, replies, audit, privacy."),
     paths(healthz, readyz, metrics, analyze, redact, audit, create_conversation, list_conversations, get_conversation,
-        append_message, reply, events, erase_customer, audit_log, update_tenant, me, revoke_key, overview, overview_csv),
+        append_message, reply, events, erase_customer, audit_log, update_tenant, me, revoke_key, overview, overview_csv,
+        crate::openai::chat_completions, crate::openai::models),
     components(schemas(ErrorBody, crate::error::ErrorDetail, TextIn, RedactIn, RedactOut, TurnIn, TurnRole, AuditIn,
         CreateConversation, ConversationOut, ConversationDetail, TurnOut, MessageIn, MessageOut, ConversationPage,
-        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut, Highlight, Me, OverviewOut, DayMean, TurnsParams)),
+        Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut, Highlight, Me, OverviewOut, DayMean, TurnsParams,
+        crate::openai::ChatRequest, crate::openai::OpenAiErrorBody, crate::openai::OpenAiErrorDetail)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod openai;
 pub mod server;
 pub mod store;
 

@@ -126,6 +126,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The link to the other instances (NATS), when configured.
     pub fleet: Option<crate::fleet::Fleet>,
+    /// The model server behind the OpenAI-compatible endpoint, when configured.
+    pub upstream: Option<crate::openai::Upstream>,
 }
 
 /// One Prometheus recorder per process (tests start several servers).
@@ -181,7 +183,14 @@ impl AppState {
             appended: AtomicU64::new(0),
             settings,
             fleet: None,
+            upstream: None,
         }
+    }
+
+    /// Sends the OpenAI-compatible endpoint's completions to `upstream`.
+    pub fn with_upstream(mut self, upstream: Option<crate::openai::Upstream>) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     /// Shares live events with the other instances through `fleet`.
@@ -345,6 +354,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/keys/{id}", delete(api::revoke_key))
         .route("/v1/overview", get(api::overview))
         .route("/v1/overview.csv", get(api::overview_csv))
+        .route(
+            "/openai/v1/chat/completions",
+            post(crate::openai::chat_completions),
+        )
+        .route("/openai/v1/models", get(crate::openai::models))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(record_metrics))

@@ -73,6 +73,8 @@ pub struct ConversationRow {
     pub state: String,
     pub vault_key_id: Option<String>,
     pub vault: Option<Vec<u8>>,
+    /// The caller's own id for the conversation (a bot's `X-Rapport-Conversation`), when it has one.
+    pub external_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -211,6 +213,7 @@ fn conversation(row: &AnyRow) -> Result<ConversationRow> {
         state: row.try_get("state")?,
         vault_key_id: row.try_get("vault_key_id")?,
         vault: row.try_get("vault")?,
+        external_id: row.try_get("external_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -230,7 +233,7 @@ fn message(row: &AnyRow) -> Result<MessageRow> {
     })
 }
 
-const CONVERSATION_COLUMNS: &str = "c.id, c.tenant_id, c.customer_id, c.channel, c.status, c.priority, c.discreet, c.turn_count, c.summary, COALESCE(s.state, '{}') AS state, c.vault_key_id, c.vault, c.created_at, c.updated_at";
+const CONVERSATION_COLUMNS: &str = "c.id, c.tenant_id, c.customer_id, c.channel, c.status, c.priority, c.discreet, c.turn_count, c.summary, COALESCE(s.state, '{}') AS state, c.vault_key_id, c.vault, c.external_id, c.created_at, c.updated_at";
 /// The conversations with their derived state, for `CONVERSATION_COLUMNS`.
 const CONVERSATIONS: &str =
     "conversations c LEFT JOIN conversation_states s ON s.conversation_id = c.id";
@@ -520,9 +523,55 @@ impl Store {
         channel: &str,
         idempotency_key: Option<&str>,
     ) -> Result<(ConversationRow, bool)> {
+        self.create_conversation_with(id, tenant, customer_id, channel, idempotency_key, None)
+            .await
+    }
+
+    /// The conversation a caller knows by its own id (`external_id`), created on first use. Returns the
+    /// row and whether it is new.
+    pub async fn external_conversation(
+        &self,
+        new_id: &str,
+        tenant: &str,
+        external_id: &str,
+        customer_id: &str,
+        channel: &str,
+    ) -> Result<(ConversationRow, bool)> {
+        let key = format!("external:{external_id}");
+        // Known already (every call but a conversation's first): a read, no write.
+        let found = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND c.idempotency_key = $2"
+        ))
+        .bind(tenant)
+        .bind(&key)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = found.as_ref().map(conversation).transpose()? {
+            return Ok((row, false));
+        }
+        self.create_conversation_with(
+            new_id,
+            tenant,
+            customer_id,
+            channel,
+            Some(&key),
+            Some(external_id),
+        )
+        .await
+    }
+
+    async fn create_conversation_with(
+        &self,
+        id: &str,
+        tenant: &str,
+        customer_id: &str,
+        channel: &str,
+        idempotency_key: Option<&str>,
+        external_id: Option<&str>,
+    ) -> Result<(ConversationRow, bool)> {
         let now = now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO conversations (id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, created_at, updated_at, idempotency_key) VALUES ($1, $2, $3, $4, 'open', 0, 0, 0, '{}', $5, $5, $6) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+            "INSERT INTO conversations (id, tenant_id, customer_id, channel, status, priority, discreet, turn_count, summary, created_at, updated_at, idempotency_key, external_id) VALUES ($1, $2, $3, $4, 'open', 0, 0, 0, '{}', $5, $5, $6, $7) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
         )
         .bind(id)
         .bind(tenant)
@@ -530,6 +579,7 @@ impl Store {
         .bind(channel)
         .bind(now)
         .bind(idempotency_key)
+        .bind(external_id)
         .execute(&self.writer)
         .await?
         .rows_affected()

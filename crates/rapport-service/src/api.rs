@@ -176,8 +176,12 @@ pub struct ConversationOut {
     pub external_id: Option<String>,
     pub customer_id: String,
     pub channel: String,
-    /// `open` or `handoff`.
+    /// `open`, `handoff` (waiting for a person), `assigned` (a person has it) or `resolved` (the next
+    /// customer message reopens it).
     pub status: String,
+    /// Who has the conversation (or resolved it).
+    #[schema(nullable)]
+    pub assignee: Option<String>,
     /// 0-100: distress, vulnerability, a request for a human, self-harm risk.
     pub priority: i64,
     pub discreet: bool,
@@ -201,6 +205,7 @@ impl From<&ConversationRow> for ConversationOut {
             customer_id: c.customer_id.clone(),
             channel: c.channel.clone(),
             status: c.status.clone(),
+            assignee: c.assignee.clone(),
             priority: c.priority,
             discreet: c.discreet,
             turn_count: c.turn_count,
@@ -286,9 +291,14 @@ pub struct MessageOut {
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// `open` or `handoff`.
-    #[param(pattern = "^(open|handoff)$")]
+    /// `open`, `handoff`, `assigned` or `resolved`.
+    #[param(pattern = "^(open|handoff|assigned|resolved)$")]
     pub status: Option<String>,
+    /// Only conversations this person has.
+    #[param(min_length = 1, max_length = 128)]
+    pub assignee: Option<String>,
+    /// Only conversations nobody has.
+    pub unassigned: Option<bool>,
     /// Minimum priority (0-100).
     #[param(minimum = 0, maximum = 100)]
     pub priority: Option<i64>,
@@ -577,24 +587,135 @@ pub async fn list_conversations(
 ) -> Result<axum::Json<ConversationPage>, ApiError> {
     let (limit, offset) = page(q.limit, q.offset)?;
     if let Some(s) = &q.status {
-        if !["open", "handoff"].contains(&s.as_str()) {
-            return Err(ApiError::Invalid("`status` must be open or handoff".into()));
+        if !STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::Invalid(
+                "`status` must be open, handoff, assigned or resolved".into(),
+            ));
         }
+    }
+    if let Some(a) = &q.assignee {
+        check_id("assignee", a)?;
     }
     if q.priority.is_some_and(|p| !(0..=100).contains(&p)) {
         return Err(ApiError::Invalid(
             "`priority` must be between 0 and 100".into(),
         ));
     }
-    let rows = state
-        .store
-        .list(&p.tenant, q.status.as_deref(), q.priority, limit, offset)
-        .await?;
+    let filter = crate::store::ListFilter {
+        status: q.status.as_deref(),
+        min_priority: q.priority,
+        assignee: q.assignee.as_deref(),
+        unassigned: q.unassigned.unwrap_or(false),
+    };
+    let rows = state.store.list(&p.tenant, &filter, limit, offset).await?;
     Ok(axum::Json(ConversationPage {
         items: rows.iter().map(|r| fresh(&state, r)).collect(),
         limit,
         offset,
     }))
+}
+
+/// A conversation's statuses.
+const STATUSES: [&str; 4] = ["open", "handoff", "assigned", "resolved"];
+
+/// A change of who has a conversation or of its status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationPatch {
+    /// Assigns the conversation (status `assigned`); `null` unassigns it (an assigned conversation goes
+    /// back to `open`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 128, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    pub assignee: Option<Option<String>>,
+    /// `open`, `handoff`, `assigned` (with `assignee`) or `resolved`.
+    #[schema(pattern = "^(open|handoff|assigned|resolved)$")]
+    pub status: Option<String>,
+}
+
+/// A field that is present, even as `null` (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Assigns, unassigns, resolves or reopens a conversation. Concurrent changes: the last one wins, and
+/// each is an event on `/v1/events` and an entry in the audit log.
+#[utoipa::path(patch, path = "/v1/conversations/{id}", params(("id" = String, Path)), request_body = ConversationPatch, security(("bearer" = [])),
+    responses((status = 200, description = "The conversation after the change", body = ConversationOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn update_conversation(
+    State(state): Shared,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<ConversationPatch>,
+) -> Result<axum::Json<ConversationOut>, ApiError> {
+    p.require(
+        &[Role::Admin, Role::Agent, Role::Service],
+        "assign or resolve conversations",
+    )?;
+    check_id("id", &id)?;
+    if input.assignee.is_none() && input.status.is_none() {
+        return Err(ApiError::Invalid(
+            "give `assignee`, `status` or both".into(),
+        ));
+    }
+    if let Some(Some(a)) = &input.assignee {
+        check_id("assignee", a)?;
+    }
+    if let Some(s) = &input.status {
+        if !STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::Invalid(
+                "`status` must be open, handoff, assigned or resolved".into(),
+            ));
+        }
+        if s == "assigned" && !matches!(input.assignee, Some(Some(_))) {
+            return Err(ApiError::Invalid(
+                "`status: assigned` needs an `assignee`".into(),
+            ));
+        }
+        if s != "assigned" && s != "resolved" && matches!(input.assignee, Some(Some(_))) {
+            return Err(ApiError::Invalid(format!(
+                "a conversation with an assignee cannot be `{s}`"
+            )));
+        }
+    }
+    let assignee = input.assignee.as_ref().map(|a| a.as_deref());
+    let row = state
+        .store
+        .update_lifecycle(&p.tenant, &id, assignee, input.status.as_deref())
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let detail = format!(
+        "status={} assignee={}",
+        row.status,
+        row.assignee.as_deref().unwrap_or("-")
+    );
+    state
+        .store
+        .audit(
+            &p.tenant,
+            &p.key_id,
+            "conversation.update",
+            &row.id,
+            &detail,
+        )
+        .await?;
+    crate::server::mark_stale(&state, &p.tenant, &row.id);
+    events::publish(
+        &state,
+        Event {
+            tenant: p.tenant.clone(),
+            kind: "status",
+            alert: None,
+            conversation_id: row.id.clone(),
+            priority: row.priority,
+            status: row.status.clone(),
+            signals: Vec::new(),
+            at: now_ms(),
+        },
+    );
+    Ok(axum::Json(fresh(&state, &row)))
 }
 
 /// A conversation as the API shows it, with its freshest derived state (saved or not yet).
@@ -1189,6 +1310,7 @@ pub(crate) async fn append_turn(
         self_harm,
         human_request,
         high_distress: policy.thresholds.high_distress,
+        customer: input.role == TurnRole::Customer,
     };
     let begun = state
         .store
@@ -1706,11 +1828,11 @@ impl utoipa::Modify for BearerAuth {
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Rapport", description = "The empathy layer for customer conversations: signals, memory, strategy, replies, audit, privacy."),
-    paths(healthz, readyz, metrics, analyze, redact, audit, create_conversation, list_conversations, get_conversation,
+    paths(healthz, readyz, metrics, analyze, redact, audit, create_conversation, list_conversations, get_conversation, update_conversation,
         append_message, reply, events, erase_customer, audit_log, update_tenant, me, revoke_key, overview, overview_csv,
         crate::openai::chat_completions, crate::openai::models),
     components(schemas(ErrorBody, crate::error::ErrorDetail, TextIn, RedactIn, RedactOut, TurnIn, TurnRole, AuditIn,
-        CreateConversation, ConversationOut, ConversationDetail, TurnOut, MessageIn, MessageOut, ConversationPage,
+        CreateConversation, ConversationPatch, ConversationOut, ConversationDetail, TurnOut, MessageIn, MessageOut, ConversationPage,
         Receipt, ErasureCounts, AuditLogPage, TenantIn, TenantOut, Highlight, Me, OverviewOut, DayMean, TurnsParams,
         crate::openai::ChatRequest, crate::openai::OpenAiErrorBody, crate::openai::OpenAiErrorDetail)),
     modifiers(&BearerAuth)

@@ -24,7 +24,7 @@ use std::time::Duration;
 pub struct Event {
     #[serde(skip)]
     pub tenant: String,
-    /// `turn`, `state`, `alert` or `handoff`.
+    /// `turn`, `state`, `alert`, `handoff` or `status` (assigned, resolved, reopened by a person).
     pub kind: &'static str,
     /// For alerts: `distress_spike`, `handoff` or `self_harm_risk`.
     #[serde(skip_serializing_if = "Option::is_none")]

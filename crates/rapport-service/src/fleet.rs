@@ -262,7 +262,7 @@ async fn relay(state: Arc<AppState>) {
 
 /// The event a wire message carries, when its kind is one this version knows.
 fn event_of(wire: Wire) -> Option<Event> {
-    let kind = ["turn", "state", "alert", "handoff"]
+    let kind = ["turn", "state", "alert", "handoff", "status"]
         .into_iter()
         .find(|k| *k == wire.kind)?;
     let alert = match wire.alert {

@@ -343,7 +343,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/conversations",
             post(api::create_conversation).get(api::list_conversations),
         )
-        .route("/v1/conversations/{id}", get(api::get_conversation))
+        .route(
+            "/v1/conversations/{id}",
+            get(api::get_conversation).patch(api::update_conversation),
+        )
         .route("/v1/conversations/{id}/messages", post(api::append_message))
         .route("/v1/conversations/{id}/reply", post(api::reply))
         .route("/v1/events", get(api::events))

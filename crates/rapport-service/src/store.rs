@@ -75,6 +75,8 @@ pub struct ConversationRow {
     pub vault: Option<Vec<u8>>,
     /// The caller's own id for the conversation (a bot's `X-Rapport-Conversation`), when it has one.
     pub external_id: Option<String>,
+    /// Who has the conversation (status `assigned`, or who resolved it).
+    pub assignee: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -112,6 +114,17 @@ pub struct AuditEntry {
     pub target: String,
     pub detail: String,
     pub created_at: i64,
+}
+
+/// Which conversations a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter<'a> {
+    /// `open`, `handoff`, `assigned` or `resolved`.
+    pub status: Option<&'a str>,
+    pub min_priority: Option<i64>,
+    pub assignee: Option<&'a str>,
+    /// Only conversations nobody has.
+    pub unassigned: bool,
 }
 
 /// What an erasure removed.
@@ -162,6 +175,9 @@ pub struct TurnChange<'a> {
     pub human_request: bool,
     /// Distress at or above this is high: `distress_spike` is raised when it rises past it.
     pub high_distress: f32,
+    /// The turn is the customer's: it reopens a resolved conversation (`open`, or `handoff` with
+    /// `handoff`).
+    pub customer: bool,
 }
 
 /// A conversation after a turn was counted (inside the turn's transaction).
@@ -214,6 +230,7 @@ fn conversation(row: &AnyRow) -> Result<ConversationRow> {
         vault_key_id: row.try_get("vault_key_id")?,
         vault: row.try_get("vault")?,
         external_id: row.try_get("external_id")?,
+        assignee: row.try_get("assignee")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -233,7 +250,7 @@ fn message(row: &AnyRow) -> Result<MessageRow> {
     })
 }
 
-const CONVERSATION_COLUMNS: &str = "c.id, c.tenant_id, c.customer_id, c.channel, c.status, c.priority, c.discreet, c.turn_count, c.summary, COALESCE(s.state, '{}') AS state, c.vault_key_id, c.vault, c.external_id, c.created_at, c.updated_at";
+const CONVERSATION_COLUMNS: &str = "c.id, c.tenant_id, c.customer_id, c.channel, c.status, c.priority, c.discreet, c.turn_count, c.summary, COALESCE(s.state, '{}') AS state, c.vault_key_id, c.vault, c.external_id, c.assignee, c.created_at, c.updated_at";
 /// The conversations with their derived state, for `CONVERSATION_COLUMNS`.
 const CONVERSATIONS: &str =
     "conversations c LEFT JOIN conversation_states s ON s.conversation_id = c.id";
@@ -654,11 +671,13 @@ impl Store {
         let row = sqlx::query(
             "UPDATE conversations SET \
              last_alert = CASE WHEN $1 = 1 THEN (CASE WHEN priority < 100 THEN 'self_harm_risk' ELSE NULL END) \
-                 WHEN $2 = 1 THEN (CASE WHEN status <> 'handoff' THEN 'handoff' ELSE NULL END) \
+                 WHEN $2 = 1 THEN (CASE WHEN status NOT IN ('handoff', 'assigned') THEN 'handoff' ELSE NULL END) \
                  WHEN $3 >= $4 AND $9 = 1 AND distress < $4 THEN 'distress_spike' ELSE NULL END, \
              became_discreet = CASE WHEN discreet = 0 AND $5 = 1 THEN 1 ELSE 0 END, \
              distress = CASE WHEN $9 = 1 THEN $3 ELSE distress END, \
-             status = CASE WHEN $6 = 1 THEN 'handoff' ELSE status END, \
+             assignee = CASE WHEN $14 = 1 AND status = 'resolved' THEN NULL ELSE assignee END, \
+             status = CASE WHEN $6 = 1 AND status <> 'assigned' THEN 'handoff' \
+                 WHEN $14 = 1 AND status = 'resolved' THEN 'open' ELSE status END, \
              priority = CASE WHEN priority >= 100 OR $7 < 0 THEN priority ELSE $7 END, \
              discreet = CASE WHEN discreet = 1 OR $5 = 1 THEN 1 ELSE 0 END, \
              turn_count = turn_count + 1, \
@@ -681,6 +700,7 @@ impl Store {
         .bind(id)
         .bind(tenant)
         .bind(max_turns)
+        .bind(i64::from(change.customer))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -839,7 +859,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let now = now_ms();
         let entered = sqlx::query(
-            "UPDATE conversations SET status = 'handoff', updated_at = $1 WHERE id = $2 AND tenant_id = $3 AND status <> 'handoff'",
+            "UPDATE conversations SET status = 'handoff', assignee = NULL, updated_at = $1 WHERE id = $2 AND tenant_id = $3 AND status NOT IN ('handoff', 'assigned')",
         )
         .bind(now)
         .bind(id)
@@ -935,22 +955,64 @@ impl Store {
     pub async fn list(
         &self,
         tenant: &str,
-        status: Option<&str>,
-        min_priority: Option<i64>,
+        filter: &ListFilter<'_>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<ConversationRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND ($2 = '' OR c.status = $2) AND c.priority >= $3 ORDER BY c.priority DESC, c.updated_at DESC, c.id LIMIT $4 OFFSET $5"
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND ($2 = '' OR c.status = $2) AND c.priority >= $3 \
+             AND ($4 = '' OR c.assignee = $4) AND ($5 = 0 OR c.assignee IS NULL) \
+             ORDER BY c.priority DESC, c.updated_at DESC, c.id LIMIT $6 OFFSET $7"
         ))
         .bind(tenant)
-        .bind(status.unwrap_or(""))
-        .bind(min_priority.unwrap_or(0))
+        .bind(filter.status.unwrap_or(""))
+        .bind(filter.min_priority.unwrap_or(0))
+        .bind(filter.assignee.unwrap_or(""))
+        .bind(i64::from(filter.unassigned))
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(conversation).collect()
+    }
+
+    /// Changes who has a conversation and its status, in one statement (concurrent changes: the last
+    /// one wins). `assignee`: `Some(Some(a))` assigns (status `assigned` unless `status` says otherwise),
+    /// `Some(None)` unassigns (an `assigned` conversation goes back to `open`). `status` `open` or
+    /// `handoff` puts it back in a queue (no assignee); `resolved` keeps who resolved it and lowers its
+    /// priority to 0 (the next customer message reopens it). `None` when there is no such conversation.
+    pub async fn update_lifecycle(
+        &self,
+        tenant: &str,
+        id: &str,
+        assignee: Option<Option<&str>>,
+        status: Option<&str>,
+    ) -> Result<Option<ConversationRow>> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE conversations SET \
+             assignee = CASE WHEN $1 = 1 THEN $2 WHEN $3 IN ('open', 'handoff') THEN NULL ELSE assignee END, \
+             status = CASE WHEN $3 <> '' THEN $3 \
+                 WHEN $1 = 1 AND $2 IS NOT NULL THEN 'assigned' \
+                 WHEN $1 = 1 AND status = 'assigned' THEN 'open' ELSE status END, \
+             priority = CASE WHEN $3 = 'resolved' THEN 0 ELSE priority END, \
+             updated_at = $4, \
+             stale_since = CASE WHEN stale_since IS NULL OR stale_since > $4 THEN $4 ELSE stale_since END \
+             WHERE id = $5 AND tenant_id = $6",
+        )
+        .bind(i64::from(assignee.is_some()))
+        .bind(assignee.flatten())
+        .bind(status.unwrap_or(""))
+        .bind(now)
+        .bind(id)
+        .bind(tenant)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.conversation(tenant, id).await
     }
 
     /// Deletes every conversation, message, vault and webhook delivery of a customer, in one transaction.

@@ -1,8 +1,12 @@
 //! The storage suite, run against SQLite always and against PostgreSQL when `RAPPORT_TEST_POSTGRES_URL`
 //! is set (CI sets it and fails if it is missing).
 
-use rapport_service::store::{MessageRow, NewMessage, Store, TenantSettings, TurnChange};
+use rapport_service::store::{
+    ListFilter, MessageRow, NewMessage, Store, TenantSettings, TurnChange,
+};
 use sqlx::Row;
+
+mod lifecycle;
 
 fn unique(prefix: &str) -> String {
     format!(
@@ -291,7 +295,10 @@ async fn suite(store: &Store) {
         .execute(store.pool())
         .await
         .expect("reopen");
-    let listed = store.list(&tenant, None, None, 10, 0).await.expect("list");
+    let listed = store
+        .list(&tenant, &ListFilter::default(), 10, 0)
+        .await
+        .expect("list");
     assert_eq!(
         listed.first().map(|c| c.id.as_str()),
         Some(conv.as_str()),
@@ -299,7 +306,15 @@ async fn suite(store: &Store) {
     );
     assert_eq!(
         store
-            .list(&tenant, Some("handoff"), None, 10, 0)
+            .list(
+                &tenant,
+                &ListFilter {
+                    status: Some("handoff"),
+                    ..ListFilter::default()
+                },
+                10,
+                0,
+            )
             .await
             .expect("list")
             .len(),
@@ -307,7 +322,15 @@ async fn suite(store: &Store) {
     );
     assert_eq!(
         store
-            .list(&tenant, None, Some(50), 10, 0)
+            .list(
+                &tenant,
+                &ListFilter {
+                    min_priority: Some(50),
+                    ..ListFilter::default()
+                },
+                10,
+                0,
+            )
             .await
             .expect("list")
             .len(),
@@ -315,7 +338,7 @@ async fn suite(store: &Store) {
     );
     assert_eq!(
         store
-            .list(&tenant, None, None, 1, 1)
+            .list(&tenant, &ListFilter::default(), 1, 1)
             .await
             .expect("page")
             .len(),
@@ -439,6 +462,16 @@ async fn storage_suite_on_sqlite() {
 }
 
 #[tokio::test]
+async fn team_lifecycle_through_the_api_on_sqlite() {
+    let dir = std::env::temp_dir().join(unique("rapport-team"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Store::connect(&format!("sqlite://{}", dir.join("r.db").display()))
+        .await
+        .expect("sqlite");
+    lifecycle::lifecycle(store).await;
+}
+
+#[tokio::test]
 async fn storage_suite_on_postgres() {
     let Some(url) = std::env::var("RAPPORT_TEST_POSTGRES_URL")
         .ok()
@@ -454,6 +487,7 @@ async fn storage_suite_on_postgres() {
     let store = Store::connect(&url).await.expect("postgres");
     suite(&store).await;
     claims(&store).await;
+    lifecycle::lifecycle(store).await;
 }
 
 /// The refresher's claims on PostgreSQL: a stale conversation is claimed by one instance at a time,

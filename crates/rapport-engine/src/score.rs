@@ -235,6 +235,60 @@ pub fn dominant_emotion(a: &Analysis) -> &'static str {
         .unwrap_or("neutral")
 }
 
+/// How the customer is now, in one word a supervisor scans: from the reading's signals and
+/// vulnerabilities (an alarm first), not from the emotion model's 28 labels ("approval" for a message
+/// about ending one's life is what those gave).
+pub fn feeling(a: &Analysis) -> &'static str {
+    let vulnerable = |name: &str| a.vulnerability.get(name).is_some_and(|s| s.present());
+    if vulnerable("self_harm_risk") {
+        return "at risk";
+    }
+    if vulnerable("bereavement") {
+        return "grieving";
+    }
+    for (signal, word) in [
+        ("distress", "distressed"),
+        ("anger", "angry"),
+        ("frustration", "frustrated"),
+        ("anxiety", "anxious"),
+        ("confusion", "confused"),
+        ("gratitude", "grateful"),
+    ] {
+        if present(a, signal) {
+            return word;
+        }
+    }
+    match a.sentiment.label {
+        "positive" => "pleased",
+        "negative" => "unhappy",
+        _ => "calm",
+    }
+}
+
+/// What the customer needs now as a short label that quotes none of their words (it is stored and
+/// shown in queues): safety, a person, a different answer, nothing more, or the kind of problem.
+pub fn need_label(a: &Analysis, words: &rapport_privacy::names::Gazetteer, text: &str) -> String {
+    let need = a.reading.as_ref().map_or("", |r| r.need.as_str());
+    if !need.starts_with("help with") && !need.starts_with("a fix that works") && !need.is_empty() {
+        return need.to_string();
+    }
+    let kind = crate::problem::Problem::read(text, words).kind;
+    let what = match kind {
+        Some(crate::problem::Kind::PurchaseMissing) => "an order or purchase that has not arrived",
+        Some(crate::problem::Kind::Charge) => "a charge, refund or bill",
+        Some(crate::problem::Kind::Access) => "getting back into their account",
+        Some(crate::problem::Kind::DataLoss) => "lost data",
+        Some(crate::problem::Kind::Fault) => "something that does not work",
+        Some(crate::problem::Kind::Feedback) => "feedback passed on",
+        None => "an answer to their message",
+    };
+    if need.starts_with("a fix that works") {
+        format!("a fix that works this time: {what}")
+    } else {
+        format!("help with {what}")
+    }
+}
+
 fn level(a: &Analysis, name: &str) -> f32 {
     a.signals.get(name).map_or(0.0, |s| s.score)
 }

@@ -182,6 +182,10 @@ pub struct ConversationOut {
     /// Who has the conversation (or resolved it).
     #[schema(nullable)]
     pub assignee: Option<String>,
+    /// In lists: the latest customer message on one line (at most 160 characters), with personal data
+    /// redacted for analysts; a discreet conversation's is stored redacted.
+    #[schema(nullable)]
+    pub last_message: Option<String>,
     /// 0-100: distress, vulnerability, a request for a human, self-harm risk.
     pub priority: i64,
     pub discreet: bool,
@@ -206,6 +210,7 @@ impl From<&ConversationRow> for ConversationOut {
             channel: c.channel.clone(),
             status: c.status.clone(),
             assignee: c.assignee.clone(),
+            last_message: None,
             priority: c.priority,
             discreet: c.discreet,
             turn_count: c.turn_count,
@@ -608,11 +613,42 @@ pub async fn list_conversations(
         unassigned: q.unassigned.unwrap_or(false),
     };
     let rows = state.store.list(&p.tenant, &filter, limit, offset).await?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut last: HashMap<String, String> = HashMap::new();
+    for m in state.store.last_customer_messages(&ids).await? {
+        let text = open_text(&state, &m)?;
+        let line = one_line(&text);
+        let line = if p.role == Role::Analyst {
+            let entities = state.detector.detect(&line);
+            rapport_privacy::apply(&line, &entities, Operator::Redact, None, None)
+                .unwrap_or_else(|_| "[REDACTED]".into())
+        } else {
+            line
+        };
+        last.insert(m.conversation_id.clone(), line);
+    }
     Ok(axum::Json(ConversationPage {
-        items: rows.iter().map(|r| fresh(&state, r)).collect(),
+        items: rows
+            .iter()
+            .map(|r| {
+                let mut out = fresh(&state, r);
+                out.last_message = last.remove(&r.id);
+                out
+            })
+            .collect(),
         limit,
         offset,
     }))
+}
+
+/// `text` on one line, cut to 160 characters (with an ellipsis when cut).
+fn one_line(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= 160 {
+        return line;
+    }
+    let cut: String = line.chars().take(159).collect();
+    format!("{}…", cut.trim_end())
 }
 
 /// A conversation's statuses.
@@ -1082,12 +1118,23 @@ pub async fn derive_state(
             &worker.auditor,
             policy,
         );
-        Ok::<_, rapport_engine::Error>((metrics, moves))
+        // How the customer is now and what they need, from the conversation reading of their latest
+        // turn (labels only: the stored state quotes none of their words).
+        let latest = s.customer().last().map(|&(i, a)| (i, a.clone()));
+        let (feeling, need) = latest.map_or((None, None), |(i, a)| {
+            let need = rapport_engine::score::need_label(
+                &a,
+                worker.engine.names(),
+                &conversation.turns[i].text,
+            );
+            (Some(rapport_engine::score::feeling(&a)), Some(need))
+        });
+        Ok::<_, rapport_engine::Error>((metrics, moves, feeling, need))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let (metrics, moves) = derived;
+    let (metrics, moves, feeling, need) = derived;
     // The customer waits from their first turn after the last agent or bot turn.
     let last_staff = messages
         .iter()
@@ -1100,6 +1147,8 @@ pub async fn derive_state(
     let derived = serde_json::json!({
         "metrics": metrics,
         "strategy": moves,
+        "feeling": feeling,
+        "need": need,
         "last_role": messages.last().map(|m| m.role.as_str()),
         "waiting_since": waiting_since,
     });
@@ -1293,7 +1342,7 @@ pub(crate) async fn append_turn(
             "sentiment": a.sentiment.score,
             "distress": a.signals.get("distress").map(|d| d.score),
             "intent": a.intent.label,
-            "emotion": rapport_engine::score::dominant_emotion(a),
+            "emotion": rapport_engine::score::feeling(a),
             "last_role": input.role.as_str(),
         })
         .to_string()

@@ -976,6 +976,25 @@ impl Store {
         rows.iter().map(conversation).collect()
     }
 
+    /// The latest customer message of each of the conversations `ids` (at most one each, in no order).
+    pub async fn last_customer_messages(&self, ids: &[&str]) -> Result<Vec<MessageRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT MAX(id) FROM messages \
+             WHERE role = 'customer' AND conversation_id IN ({}) GROUP BY conversation_id)",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(message).collect()
+    }
+
     /// Changes who has a conversation and its status, in one statement (concurrent changes: the last
     /// one wins). `assignee`: `Some(Some(a))` assigns (status `assigned` unless `status` says otherwise),
     /// `Some(None)` unassigns (an `assigned` conversation goes back to `open`). `status` `open` or

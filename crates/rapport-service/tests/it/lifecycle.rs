@@ -267,6 +267,38 @@ pub async fn lifecycle(store: Store) {
     }
     assert!(seen.contains("\"status\":\"resolved\""));
 
+    // The queue shows the latest customer message on one line: raw for agents, redacted for analysts.
+    say(
+        &url,
+        &agent,
+        &id,
+        6,
+        "customer",
+        "Please write to me at jo.bloggs@example.com\nthanks",
+    )
+    .await;
+    let page = |key: String| {
+        let url = url.clone();
+        async move {
+            call(
+                reqwest::Method::GET,
+                &format!("{url}/v1/conversations"),
+                &key,
+                None,
+            )
+            .await
+            .1["items"][0]["last_message"]
+                .as_str()
+                .map(str::to_string)
+        }
+    };
+    assert_eq!(
+        page(agent.clone()).await.as_deref(),
+        Some("Please write to me at jo.bloggs@example.com thanks")
+    );
+    let redacted = page(analyst.clone()).await.expect("a last message");
+    assert!(!redacted.contains("jo.bloggs"), "{redacted}");
+
     // Each change is in the audit log.
     let admin = new_api_key();
     let tenant_of_agent = store

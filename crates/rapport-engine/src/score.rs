@@ -280,7 +280,7 @@ pub fn need_label(a: &Analysis, words: &rapport_privacy::names::Gazetteer, text:
         Some(crate::problem::Kind::DataLoss) => "lost data",
         Some(crate::problem::Kind::Fault) => "something that does not work",
         Some(crate::problem::Kind::Feedback) => "feedback passed on",
-        None => "an answer to their message",
+        None => "their request",
     };
     if need.starts_with("a fix that works") {
         format!("a fix that works this time: {what}")

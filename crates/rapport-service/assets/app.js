@@ -7,6 +7,7 @@
   const { el } = RapportCharts;
   const main = document.getElementById("main");
   const KEY = "rapport.apiKey";
+  const NAME = "rapport.agentName";
   let me = null;
   let view = { name: "", id: null };
   let refreshTimer = null;
@@ -106,14 +107,17 @@
   function showLogin(message) {
     const input = el("input", { id: "api-key", type: "password", autocomplete: "off", required: "required", "aria-describedby": "key-hint" });
     const error = el("p", { class: "error", role: "alert", text: message || "" });
+    const name = el("input", { id: "agent-name", type: "text", autocomplete: "name", value: localStorage.getItem(NAME) || "" });
     const form = el("form", { class: "login panel" },
       el("h2", { text: "Sign in" }),
       el("label", { for: "api-key", text: "API key" }), input,
       el("p", { id: "key-hint", class: "hint", text: "A key from `rapport keys create`. It stays in this tab only." }),
+      el("label", { for: "agent-name", text: "Your name (for assignments)" }), name,
       el("button", { type: "submit", text: "Sign in" }), error);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       sessionStorage.setItem(KEY, input.value.trim());
+      if (name.value.trim()) localStorage.setItem(NAME, name.value.trim());
       try {
         await start();
       } catch (err) {
@@ -126,10 +130,15 @@
 
   async function start() {
     me = await api("/v1/me");
-    document.getElementById("who").textContent = me.role + " · tenant " + me.tenant;
+    document.getElementById("who").textContent = myName() + " · " + me.role + " · tenant " + me.tenant;
     document.getElementById("signout").hidden = false;
     followEvents();
     await render();
+  }
+
+  // Who "me" is in assignments: the name given at sign-in, else the key's id.
+  function myName() {
+    return localStorage.getItem(NAME) || (me && me.key_id) || "agent";
   }
 
   // ---- Routing ---------------------------------------------------------------------------------------
@@ -161,16 +170,28 @@
   }
 
   // ---- Live queue ------------------------------------------------------------------------------------
-  let handoffOnly = false;
+  let queueFilter = "open";
   const TREND = { improving: ["↗", "improving"], declining: ["↘", "declining"], stable: ["→", "stable"] };
+  const FILTERS = [
+    ["open", "Open work (not resolved)"],
+    ["handoff", "Waiting for a person (handoff)"],
+    ["mine", "Assigned to me"],
+    ["unassigned", "Unassigned"],
+    ["resolved", "Resolved"],
+  ];
+  const VULNERABLE = {
+    bereavement: "bereavement", financial_hardship: "hardship", health: "health",
+    domestic_abuse: "domestic abuse", elderly: "elderly", disability: "disability",
+  };
 
   // Queue order: priority (distress, vulnerability, self-harm, a request for a human), then a handoff,
-  // then how long the customer has waited without an answer (up to 20 points at 10 minutes).
+  // then how long the customer has waited without an answer (up to 20 points at 10 minutes). The
+  // Priority column shows this same number, so the order matches what is shown.
   function queueScore(c, now) {
     const state = c.state || {};
-    const waitingMs = state.waiting_since ? now - state.waiting_since : 0;
+    const waitingMs = state.waiting_since && c.status !== "resolved" ? now - state.waiting_since : 0;
     const waiting = Math.min(20, (waitingMs / 60000) * 2);
-    return c.priority + (c.status === "handoff" ? 15 : 0) + waiting;
+    return Math.round(c.priority + (c.status === "handoff" ? 15 : 0) + waiting);
   }
 
   function waitingText(state, now) {
@@ -179,52 +200,98 @@
     return s < 60 ? s + " s" : Math.round(s / 60) + " min";
   }
 
+  // Every page of the list (200 a page, five pages at a time), for queues of thousands.
+  async function listAll(query) {
+    const items = [];
+    const page = (offset) => api("/v1/conversations?limit=200&offset=" + offset + (query ? "&" + query : ""));
+    for (let offset = 0; offset < 10000; offset += 1000) {
+      const pages = await Promise.all([0, 200, 400, 600, 800].map((o) => page(offset + o)));
+      for (const p of pages) items.push(...p.items);
+      if (pages.some((p) => p.items.length < 200)) break;
+    }
+    return items;
+  }
+
+  function filterQuery(filter) {
+    if (filter === "handoff") return "status=handoff";
+    if (filter === "mine") return "assignee=" + encodeURIComponent(myName());
+    if (filter === "unassigned") return "unassigned=true";
+    if (filter === "resolved") return "status=resolved";
+    return "";
+  }
+
+  function statusNode(c) {
+    const td = el("td");
+    if (c.status === "handoff") td.append(el("span", { class: "badge handoff", text: "handoff" }));
+    else if (c.status === "assigned") td.append(el("span", { class: "badge assigned", text: "assigned" }));
+    else if (c.status === "resolved") td.append(el("span", { class: "badge resolved", text: "resolved" }));
+    else td.append(el("span", { class: "badge open", text: "open" }));
+    if (c.assignee) td.append(el("div", { class: "hint", text: c.assignee }));
+    return td;
+  }
+
   async function renderQueue() {
-    const page = await api("/v1/conversations?limit=200");
     const now = Date.now();
-    const all = page.items.slice().sort((a, b) => queueScore(b, now) - queueScore(a, now) || b.updated_at - a.updated_at);
-    const items = handoffOnly ? all.filter((c) => c.status === "handoff") : all;
-    const toggle = el("input", { type: "checkbox", id: "handoff-only" });
-    toggle.checked = handoffOnly;
-    toggle.addEventListener("change", () => { handoffOnly = toggle.checked; renderQueue(); });
-    const filter = el("p", {}, toggle, " ", el("label", { for: "handoff-only", text: "Handoff queue only (" + all.filter((c) => c.status === "handoff").length + ")" }));
+    const fetched = await listAll(filterQuery(queueFilter));
+    const items = (queueFilter === "open" || queueFilter === "unassigned" ? fetched.filter((c) => c.status !== "resolved") : fetched)
+      .map((c) => [queueScore(c, now), c])
+      .sort((a, b) => b[0] - a[0] || b[1].updated_at - a[1].updated_at);
+    const select = el("select", { id: "queue-filter" }, ...FILTERS.map(([v, label]) => el("option", { value: v, text: label })));
+    select.value = queueFilter;
+    select.addEventListener("change", () => { queueFilter = select.value; renderQueue(); });
+    const filter = el("p", { class: "filters" }, el("label", { for: "queue-filter" }, "Show", select),
+      el("span", { class: "hint", id: "queue-count", text: items.length + " conversations" }));
     const table = el("table", { id: "queue" });
-    table.append(el("caption", { class: "hint", text: "Highest priority first: distress, vulnerability, a request for a person, waiting time." }));
-    table.append(el("thead", {}, el("tr", {}, ...["Conversation", "Customer now", "Distress", "Trend", "Strategy in force", "Waiting", "Flags", "Priority"].map((h) => el("th", { scope: "col", text: h })))));
+    table.append(el("caption", { class: "hint", text: "Highest priority first: self-harm risk, distress, vulnerability, a request for a person, waiting time." }));
+    table.append(el("thead", {}, el("tr", {}, ...["Customer", "Last message", "Needs", "Customer now", "Distress", "Status", "Flags", "Waiting", "Priority"].map((h) => el("th", { scope: "col", text: h })))));
     const body = el("tbody");
-    for (const c of items) {
+    const rows = [];
+    for (const [score, c] of items) {
       const summary = c.summary || {};
       const state = c.state || {};
       const metrics = state.metrics || {};
       const signals = summary.signals || [];
       const distress = summary.distress || 0;
       const trend = TREND[metrics.trend] || TREND.stable;
-      const link = el("a", { href: "#/c/" + encodeURIComponent(c.id), text: c.id });
+      const link = el("a", { href: "#/c/" + encodeURIComponent(c.id), text: c.customer_id });
       const flags = el("td");
       if (signals.includes("self_harm_risk")) flags.append(el("span", { class: "badge selfharm", text: "self-harm risk" }));
+      for (const [name, label] of Object.entries(VULNERABLE)) {
+        if (signals.includes(name)) flags.append(el("span", { class: "badge vulnerable", text: label }));
+      }
       if (signals.includes("churn_threat") || (metrics.churn_risk || 0) >= 0.5) flags.append(el("span", { class: "badge churn", text: "churn threat" }));
+      if (c.priority >= 80) flags.append(el("span", { class: "badge urgent", text: "urgent" }));
       if (c.discreet) flags.append(el("span", { class: "badge discreet", text: "discreet" }));
-      if (c.status === "handoff") flags.append(el("span", { class: "badge handoff", text: "handoff" }));
+      const alarm = signals.includes("self_harm_risk") || c.priority >= 80;
       const moves = (state.strategy || []).map((m) => m.move.replace(/_/g, " "));
-      const row = el("tr", { class: "row", "data-id": c.id },
+      rows.push(el("tr", { class: "row" + (alarm ? " alarm" : ""), "data-id": c.id },
         el("td", {}, link, el("div", { class: "hint", text: (c.external_id ? c.external_id + " · " : "") + c.channel + " · " + c.turn_count + " turns" })),
-        el("td", {}, el("span", { class: "chip", text: summary.emotion || metrics.emotion || "–" })),
+        el("td", { class: "last", title: c.last_message || "", text: c.last_message || "–" }),
+        el("td", {}, el("span", { text: state.need || "–" }), moves.length ? el("div", { class: "hint", text: "next: " + moves.join(", ") }) : ""),
+        el("td", {}, el("span", { class: "chip", text: state.feeling || summary.emotion || "–" }),
+          el("div", { class: "trend " + trend[1], title: trend[1], "aria-label": "trend " + trend[1], text: trend[0] + " " + trend[1] })),
         el("td", {}, el("span", { class: "meter", role: "img", "aria-label": "distress " + Math.round(distress * 100) + "%" }, el("span", { style: "width:" + Math.round(distress * 100) + "%" })), el("span", { text: distress.toFixed(2) })),
-        el("td", {}, el("span", { class: "trend " + trend[1], title: trend[1], "aria-label": trend[1], text: trend[0] + " " + trend[1] })),
-        el("td", { text: moves.length ? moves.join(", ") : "–" }),
-        el("td", { text: waitingText(state, now) }),
+        statusNode(c),
         flags,
-        el("td", { text: String(c.priority) }));
-      body.append(row);
+        el("td", { text: c.status === "resolved" ? "–" : waitingText(state, now) }),
+        el("td", { class: "priority", title: "priority " + c.priority + (c.status === "handoff" ? " + 15 handoff" : "") + " + waiting", text: String(score) })));
     }
+    body.append(...rows);
     table.append(body);
     const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("tr.row");
     const focusedId = focused ? focused.dataset.id : null;
-    const hadToggleFocus = document.activeElement && document.activeElement.id === "handoff-only";
+    const hadFilterFocus = document.activeElement && document.activeElement.id === "queue-filter";
+    const empty = {
+      open: "No open conversations. They appear here as soon as a customer writes.",
+      handoff: "No conversation is waiting for a person.",
+      mine: "Nothing is assigned to you (" + myName() + ").",
+      unassigned: "Every open conversation has someone.",
+      resolved: "Nothing resolved yet.",
+    };
     main.replaceChildren(el("h2", { text: "Live queue" }),
       el("p", { class: "status", id: "connection", text: eventsAbort ? "Live: updates as they happen" : "" }), filter,
-      items.length ? table : el("p", { text: handoffOnly ? "No conversation is waiting for a person." : "No conversations yet. They appear here as soon as a customer writes." }));
-    if (hadToggleFocus) document.getElementById("handoff-only").focus();
+      items.length ? table : el("p", { text: empty[queueFilter] }));
+    if (hadFilterFocus) document.getElementById("queue-filter").focus();
     if (focusedId) {
       const again = main.querySelector('tr.row[data-id="' + CSS.escape(focusedId) + '"] a');
       if (again) again.focus();
@@ -275,7 +342,22 @@
     return box;
   }
 
-  let draftText = "";
+  // Drafts per conversation: a draft never follows the agent to another conversation, and is cleared
+  // once sent. Each draft keeps the id it will be sent with, so a retried send stores it once.
+  const drafts = new Map();
+  function draftOf(id) {
+    if (!drafts.has(id)) drafts.set(id, { text: "", messageId: null });
+    return drafts.get(id);
+  }
+  function newMessageId() {
+    const bytes = new Uint8Array(12);
+    crypto.getRandomValues(bytes);
+    return "dash-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function patchConversation(id, change) {
+    return api("/v1/conversations/" + encodeURIComponent(id), { method: "PATCH", body: JSON.stringify(change) });
+  }
 
   async function renderConversation(id, live) {
     const c = await api("/v1/conversations/" + encodeURIComponent(id));
@@ -297,29 +379,66 @@
       transcript.append(turn);
     }
 
-    // Agent assist: audit a draft against the latest customer turn before sending it.
+    // Agent workspace: a suggested reply to edit, its audit as it is written, send; take over, resolve.
+    const canWrite = me.role !== "analyst";
     const lastCustomer = [...c.turns].reverse().find((t) => t.role === "customer");
+    const mine = draftOf(c.id);
     const draft = el("textarea", { id: "draft", "aria-describedby": "draft-hint" });
-    draft.value = draftText;
-    draft.addEventListener("input", () => { draftText = draft.value; });
+    draft.value = mine.text;
     const result = el("div", { id: "assist-result", "aria-live": "polite" });
-    const assist = el("form", { class: "panel", "aria-label": "Agent assist" },
-      el("h3", { text: "Agent assist" }),
-      el("label", { for: "draft", text: "Draft reply" }), draft,
-      el("p", { id: "draft-hint", class: "hint", text: "Paste or write your reply: its audit shows before you send it." }),
-      el("button", { type: "submit", text: "Audit draft" }), result);
-    assist.addEventListener("submit", async (e) => {
-      e.preventDefault();
+    const suggestion = el("div", { id: "suggestion", "aria-live": "polite" });
+    const history = () => c.turns.slice(0, c.turns.lastIndexOf(lastCustomer)).map((t) => ({ role: t.role, text: t.text }));
+    async function auditDraft() {
       if (!lastCustomer) { result.replaceChildren(el("p", { class: "error", text: "The customer has not written yet." })); return; }
       if (!draft.value.trim()) { result.replaceChildren(el("p", { class: "error", text: "Write a draft first." })); return; }
       try {
-        const history = c.turns.slice(0, c.turns.lastIndexOf(lastCustomer)).map((t) => ({ role: t.role, text: t.text }));
-        const audit = await api("/v1/audit", { method: "POST", body: JSON.stringify({ customer: lastCustomer.text, reply: draft.value, history }) });
+        const audit = await api("/v1/audit", { method: "POST", body: JSON.stringify({ customer: lastCustomer.text, reply: draft.value, history: history() }) });
         result.replaceChildren(auditNode(audit, "Draft score"));
       } catch (err) {
         result.replaceChildren(el("p", { class: "error", role: "alert", text: err.message }));
       }
+    }
+    let auditTimer = null;
+    draft.addEventListener("input", () => {
+      mine.text = draft.value;
+      clearTimeout(auditTimer);
+      if (draft.value.trim() && lastCustomer) auditTimer = setTimeout(auditDraft, 500);
     });
+    const suggest = el("button", { type: "button", class: "secondary", id: "suggest", text: "Suggest a reply" });
+    suggest.addEventListener("click", async () => {
+      try {
+        const r = await api("/v1/conversations/" + encodeURIComponent(c.id) + "/reply", { method: "POST" });
+        draft.value = r.reply;
+        mine.text = r.reply;
+        suggestion.replaceChildren(el("p", { class: "hint", text: "Suggested by Rapport (" + r.source.replace(/_/g, " ") + "): " +
+          (r.strategy || []).map((m) => m.move.replace(/_/g, " ")).join(", ") + ". Edit it before you send it; nothing is stored until you do." }));
+        result.replaceChildren(auditNode(r.audit, "Draft score"));
+      } catch (err) {
+        suggestion.replaceChildren(el("p", { class: "error", role: "alert", text: err.message }));
+      }
+    });
+    const send = el("button", { type: "button", id: "send", text: "Send reply" });
+    send.addEventListener("click", async () => {
+      if (!draft.value.trim()) { result.replaceChildren(el("p", { class: "error", text: "Write a reply first." })); return; }
+      if (!mine.messageId) mine.messageId = newMessageId();
+      try {
+        await api("/v1/conversations/" + encodeURIComponent(c.id) + "/messages", { method: "POST",
+          body: JSON.stringify({ client_message_id: mine.messageId, role: "agent", text: draft.value }) });
+        drafts.delete(c.id);
+        announce("Reply sent.");
+        await renderConversation(c.id, false);
+      } catch (err) {
+        result.replaceChildren(el("p", { class: "error", role: "alert", text: "Not sent: " + err.message }));
+      }
+    });
+    const assist = el("form", { class: "panel", "aria-label": "Agent assist" },
+      el("h3", { text: "Agent assist" }),
+      el("p", {}, suggest), suggestion,
+      el("label", { for: "draft", text: "Draft reply" }), draft,
+      el("p", { id: "draft-hint", class: "hint", text: "Write, paste or ask for a suggestion: the audit updates as you write, and the reply is stored only when you send it." }),
+      el("p", { class: "actions" }, el("button", { type: "submit", class: "secondary", text: "Audit draft" }), " ", canWrite ? send : ""), result);
+    assist.addEventListener("submit", (e) => { e.preventDefault(); auditDraft(); });
+    if (!canWrite) { suggest.hidden = true; }
 
     const side = el("aside", { "aria-label": "State of the conversation" });
     const points = (c.trajectory && c.trajectory.points) || [];
@@ -358,13 +477,31 @@
 
     const badges = el("p");
     if (c.discreet) badges.append(el("span", { class: "badge discreet", text: "discreet" }));
-    if (c.status === "handoff") badges.append(el("span", { class: "badge handoff", text: "handoff" }));
-    badges.append(el("span", { class: "hint", text: (c.external_id ? "bot conversation " + c.external_id + " · " : "") + c.channel + " · priority " + c.priority + " · " + c.turn_count + " turns" }));
+    const status = statusNode(c);
+    badges.append(...status.childNodes);
+    badges.append(el("span", { class: "hint", text: " customer " + c.customer_id + " · " + (c.external_id ? "bot conversation " + c.external_id + " · " : "") + c.channel + " · priority " + c.priority + " · " + c.turn_count + " turns" }));
+
+    const actions = el("p", { class: "actions", "aria-label": "Conversation actions" });
+    if (canWrite) {
+      const takeOver = el("button", { type: "button", id: "take-over", text: c.assignee === myName() && c.status === "assigned" ? "Assigned to you" : "Take over" });
+      takeOver.disabled = c.assignee === myName() && c.status === "assigned";
+      takeOver.addEventListener("click", async () => {
+        try { await patchConversation(c.id, { assignee: myName() }); announce("You have this conversation."); await renderConversation(c.id, false); }
+        catch (err) { announce(err.message); }
+      });
+      const resolve = el("button", { type: "button", class: "secondary", id: "resolve", text: c.status === "resolved" ? "Resolved" : "Resolve" });
+      resolve.disabled = c.status === "resolved";
+      resolve.addEventListener("click", async () => {
+        try { await patchConversation(c.id, { status: "resolved" }); announce("Conversation resolved."); await renderConversation(c.id, false); }
+        catch (err) { announce(err.message); }
+      });
+      actions.append(takeOver, " ", resolve);
+    }
 
     const hadFocus = document.activeElement && document.activeElement.id === "draft";
     main.replaceChildren(
       el("p", {}, el("a", { href: "#/queue", text: "← Live queue" })),
-      el("h2", { text: "Conversation " + c.id }), badges,
+      el("h2", { text: "Conversation " + c.id }), badges, actions,
       el("p", { class: "status", id: "connection", text: "Live: updates as they happen" }),
       el("div", { class: "layout" }, el("div", {}, transcript, assist), side));
     if (live && hadFocus) document.getElementById("draft").focus();

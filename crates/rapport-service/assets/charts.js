@@ -26,6 +26,8 @@ const RapportCharts = (() => {
     if (typeof uPlot === "undefined") return;
     requestAnimationFrame(() => {
       opts.width = width(figure);
+      // What the chart's value axis starts at once drawn, for tests and for anyone inspecting the page.
+      opts.hooks = { draw: [(u) => { figure.dataset.yMin = String(u.scales.y.min); }] };
       new uPlot(opts, data, figure);
       figure.append(figure.querySelector("details.data"));
     });
@@ -47,6 +49,8 @@ const RapportCharts = (() => {
       series: [{ label: xLabel || "x" }].concat(
         series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 6 } }))
       ),
+      // The legend names the series; values show in the data table (a live legend shows "--" at rest).
+      legend: { live: false },
     };
     if (xs.length > 0) draw(figure, opts, [xs].concat(series.map((s) => s.values)));
     figure.append(table(title, [xLabel || "x"].concat(series.map((s) => s.label)),
@@ -61,8 +65,9 @@ const RapportCharts = (() => {
     const xs = labels.map((_, i) => i);
     const opts = {
       height: 200,
-      scales: { x: { time: false, range: [-0.6, labels.length - 0.4] } },
-      axes: [{ values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? labels[t] || "" : "")) }, {}],
+      // Counts: the bars start at zero and the axis has whole-number ticks.
+      scales: { x: { time: false, range: [-0.6, labels.length - 0.4] }, y: { range: (_, __, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
+      axes: [{ values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? labels[t] || "" : "")) }, Object.assign({ label: "count" }, WHOLE)],
       series: [{}, { label: title, fill: color || COLORS.bars, stroke: color || COLORS.bars,
         paths: typeof uPlot !== "undefined" && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined,
         points: { show: false } }],

@@ -1678,6 +1678,8 @@ pub async fn update_tenant(
 /// Who the caller is.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
+    /// The key's id (what the dashboard assigns to when no name is given).
+    pub key_id: String,
     pub tenant: String,
     /// `admin`, `agent`, `analyst` or `service`.
     pub role: String,
@@ -1689,6 +1691,7 @@ pub struct Me {
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn me(p: Principal) -> axum::Json<Me> {
     axum::Json(Me {
+        key_id: p.key_id,
         tenant: p.tenant,
         role: p.role.as_str().to_string(),
     })

@@ -66,6 +66,23 @@ pub struct Metrics {
     pub signals: Vec<String>,
     /// Intents and topics of the distressed customer turns, each once.
     pub distress_drivers: Vec<String>,
+    /// The reply with the lowest audit score, with what the audit says is wrong with it.
+    #[serde(default)]
+    pub worst_reply: Option<ReplyNote>,
+}
+
+/// One reply of a conversation as QA drills into it: where it is, its score and the audit's reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyNote {
+    /// The conversation (filled in lists of the overview).
+    #[serde(default)]
+    pub id: String,
+    /// The reply's turn index in the conversation.
+    pub turn: usize,
+    pub score: u8,
+    pub hollow_sympathy: bool,
+    /// What is wrong (flags) and how to fix it (the audit's suggestions).
+    pub reasons: Vec<String>,
 }
 
 fn rounded(x: f32) -> f64 {
@@ -104,6 +121,7 @@ pub fn score(
     let mut reply_scores = Vec::new();
     let mut hollow_sympathy = 0;
     let mut pii_leaks = 0;
+    let mut worst_reply: Option<ReplyNote> = None;
     let mut last_customer: Option<usize> = None;
     for (i, turn) in turns.iter().enumerate() {
         match turn.role {
@@ -117,6 +135,29 @@ pub fn score(
                     reply_scores.push(audit.score);
                     hollow_sympathy += usize::from(audit.hollow_sympathy);
                     pii_leaks += audit.pii_leak.len();
+                    if worst_reply
+                        .as_ref()
+                        .is_none_or(|w: &ReplyNote| audit.score < w.score)
+                    {
+                        let mut reasons: Vec<String> = Vec::new();
+                        if audit.hollow_sympathy {
+                            reasons.push("hollow sympathy: sympathy without a fix".into());
+                        }
+                        if !audit.pii_leak.is_empty() {
+                            reasons.push("repeats personal data the customer did not give".into());
+                        }
+                        if !audit.dismissive.is_empty() {
+                            reasons.push("dismissive wording".into());
+                        }
+                        reasons.extend(audit.suggestions.iter().cloned());
+                        worst_reply = Some(ReplyNote {
+                            id: id.to_string(),
+                            turn: i,
+                            score: audit.score,
+                            hollow_sympathy: audit.hollow_sympathy,
+                            reasons,
+                        });
+                    }
                 }
             }
             Role::System => {}
@@ -205,6 +246,7 @@ pub fn score(
         churn_risk: churn_risk(churn_threat, last_sentiment, trend, resolved),
         signals,
         distress_drivers: drivers,
+        worst_reply,
         sentiment,
         distress,
         reply_scores,
@@ -417,7 +459,21 @@ pub struct Overview {
     pub distress_drivers: BTreeMap<String, u64>,
     /// The conversations at highest churn risk, highest first.
     pub churn_risk: Vec<AtRisk>,
+    /// The lowest-scoring replies (one per conversation), lowest first, with the audit's reasons.
+    #[serde(default)]
+    pub worst_replies: Vec<ReplyNote>,
+    /// Conversations with hollow-sympathy replies (the first few, as examples).
+    #[serde(default)]
+    pub hollow_examples: Vec<String>,
+    /// Example conversations of each driver of distress (the first few of each).
+    #[serde(default)]
+    pub driver_examples: BTreeMap<String, Vec<String>>,
 }
+
+/// Examples kept per list of the overview.
+const EXAMPLES: usize = 10;
+/// Example conversations kept per driver of distress.
+const DRIVER_EXAMPLES: usize = 3;
 
 impl Overview {
     pub fn add(&mut self, m: &Metrics) {
@@ -449,6 +505,23 @@ impl Overview {
         }
         for d in &m.distress_drivers {
             *self.distress_drivers.entry(d.clone()).or_default() += 1;
+            let examples = self.driver_examples.entry(d.clone()).or_default();
+            if examples.len() < DRIVER_EXAMPLES {
+                examples.push(m.id.clone());
+            }
+        }
+        if m.hollow_sympathy > 0 && self.hollow_examples.len() < EXAMPLES {
+            self.hollow_examples.push(m.id.clone());
+        }
+        if let Some(w) = &m.worst_reply {
+            let full = self.worst_replies.len() >= EXAMPLES;
+            if !full || self.worst_replies.last().is_some_and(|l| l.score > w.score) {
+                let at = self.worst_replies.partition_point(|r| r.score <= w.score);
+                let mut note = w.clone();
+                note.id = m.id.clone();
+                self.worst_replies.insert(at, note);
+                self.worst_replies.truncate(EXAMPLES);
+            }
         }
         if m.churn_risk > 0.0 {
             self.offer_at_risk(AtRisk {
@@ -523,6 +596,7 @@ mod tests {
             churn_risk,
             signals: vec![],
             distress_drivers: vec![],
+            worst_reply: None,
         }
     }
 

@@ -232,7 +232,9 @@
 
   async function renderQueue() {
     const now = Date.now();
+    const t0 = performance.now();
     const fetched = await listAll(filterQuery(queueFilter));
+    const t1 = performance.now();
     const items = (queueFilter === "open" || queueFilter === "unassigned" ? fetched.filter((c) => c.status !== "resolved") : fetched)
       .map((c) => [queueScore(c, now), c])
       .sort((a, b) => b[0] - a[0] || b[1].updated_at - a[1].updated_at);
@@ -276,7 +278,9 @@
         el("td", { text: c.status === "resolved" ? "–" : waitingText(state, now) }),
         el("td", { class: "priority", title: "priority " + c.priority + (c.status === "handoff" ? " + 15 handoff" : "") + " + waiting", text: String(score) })));
     }
-    body.append(...rows);
+    const fragment = document.createDocumentFragment();
+    for (const r of rows) fragment.append(r);
+    body.append(fragment);
     table.append(body);
     const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("tr.row");
     const focusedId = focused ? focused.dataset.id : null;
@@ -291,6 +295,7 @@
     main.replaceChildren(el("h2", { text: "Live queue" }),
       el("p", { class: "status", id: "connection", text: eventsAbort ? "Live: updates as they happen" : "" }), filter,
       items.length ? table : el("p", { text: empty[queueFilter] }));
+    window.queueTimings = { fetch: t1 - t0, build: performance.now() - t1 };
     if (hadFilterFocus) document.getElementById("queue-filter").focus();
     if (focusedId) {
       const again = main.querySelector('tr.row[data-id="' + CSS.escape(focusedId) + '"] a');

@@ -125,11 +125,55 @@ const RapportCharts = (() => {
     bars(grid, "Outcomes", ["resolved", "escalated", "improving", "stable", "declining"],
       [o.resolved, o.escalated, o.improving, o.stable, o.declining].map((x) => x || 0), COLORS.accent);
 
+    // Every list links to its conversations: the dashboard's conversation view, or (in the offline
+    // report, `link` null) the report's own index of the conversations its lists name.
+    const named = new Map();
+    const linkTo = (id) => {
+      if (link) return link(id);
+      if (!named.has(id)) named.set(id, []);
+      return el("a", { href: "#conv-" + encodeURIComponent(id), text: id });
+    };
+    const note = (id, text) => { if (!link) { linkTo(id); named.get(id).push(text); } };
+    const linkCell = (ids) => el("td", {}, ...ids.flatMap((id, i) => (i ? [", ", linkTo(id)] : [linkTo(id)])));
+
     const drivers = Object.entries(o.distress_drivers || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10);
     const driverSection = el("section", { class: "panel" }, el("h3", { text: "Top drivers of distress" }));
     if (drivers.length === 0) driverSection.append(el("p", { text: "No distressed turns." }));
-    else driverSection.append(simpleTable(["driver", "conversations"], drivers.map(([k, v]) => [k.replace(":", ": ").replace(/_/g, " "), v])));
+    else {
+      const t = simpleTable(["driver", "conversations", "examples"], []);
+      const body = t.querySelector("tbody");
+      for (const [k, v] of drivers) {
+        const examples = (o.driver_examples || {})[k] || [];
+        for (const id of examples) note(id, "distress driver: " + k.replace(":", ": ").replace(/_/g, " "));
+        body.append(el("tr", {}, el("td", { text: k.replace(":", ": ").replace(/_/g, " ") }), el("td", { text: String(v) }), linkCell(examples)));
+      }
+      driverSection.append(t);
+    }
     root.append(driverSection);
+
+    const worst = el("section", { class: "panel", id: "worst-replies" }, el("h3", { text: "Worst replies" }));
+    const notes = o.worst_replies || [];
+    if (notes.length === 0) worst.append(el("p", { text: "No replies audited yet." }));
+    else {
+      const t = simpleTable(["conversation", "reply (turn)", "audit score", "what to fix"], []);
+      const body = t.querySelector("tbody");
+      for (const r of notes) {
+        note(r.id, "worst reply: turn " + (r.turn + 1) + ", score " + r.score + (r.reasons.length ? " (" + r.reasons.join("; ") + ")" : ""));
+        body.append(el("tr", {}, el("td", {}, linkTo(r.id)), el("td", { text: String(r.turn + 1) }), el("td", { text: String(r.score) }),
+          el("td", { text: r.reasons.length ? r.reasons.join("; ") : "–" })));
+      }
+      worst.append(t);
+    }
+    root.append(worst);
+
+    const hollow = el("section", { class: "panel", id: "hollow-replies" }, el("h3", { text: "Hollow-sympathy replies: examples" }));
+    const hollowIds = o.hollow_examples || [];
+    if (hollowIds.length === 0) hollow.append(el("p", { text: "None found." }));
+    else {
+      for (const id of hollowIds) note(id, "has a hollow-sympathy reply");
+      hollow.append(el("p", {}, ...hollowIds.flatMap((id, i) => (i ? [" · ", linkTo(id)] : [linkTo(id)]))));
+    }
+    root.append(hollow);
 
     const churn = el("section", { class: "panel" }, el("h3", { text: "Churn-risk list" }));
     const rows = o.churn_risk || [];
@@ -138,13 +182,23 @@ const RapportCharts = (() => {
       const t = simpleTable(["conversation", "churn risk", "last sentiment", "intent"], []);
       const body = t.querySelector("tbody");
       for (const r of rows) {
-        const idCell = link ? el("td", {}, link(r.id)) : el("td", { text: r.id });
-        body.append(el("tr", {}, idCell, el("td", { text: r.churn_risk.toFixed(2) }),
+        note(r.id, "churn risk " + r.churn_risk.toFixed(2) + ", last sentiment " + r.sentiment_last.toFixed(2));
+        body.append(el("tr", {}, el("td", {}, linkTo(r.id)), el("td", { text: r.churn_risk.toFixed(2) }),
           el("td", { text: r.sentiment_last.toFixed(2) }), el("td", { text: (r.intent || "").replace(/_/g, " ") })));
       }
       churn.append(t);
     }
     root.append(churn);
+
+    if (!link && named.size) {
+      const index = el("section", { class: "panel", id: "conversations" }, el("h3", { text: "Conversations in these lists" }));
+      const dl = el("dl", { class: "memory" });
+      for (const [id, texts] of named) {
+        dl.append(el("dt", { id: "conv-" + id, text: id }), el("dd", { text: [...new Set(texts)].join("; ") }));
+      }
+      index.append(dl);
+      root.append(index);
+    }
   }
 
   function simpleTable(head, rows) {

@@ -136,6 +136,7 @@ mod tests {
             churn_risk: 0.5,
             signals: vec![],
             distress_drivers: vec!["intent:track_order".into()],
+            worst_reply: None,
         });
         let html = report_html(&o, "Report <x>", "1 conversation");
         assert!(!html.contains("<script>alert(1)"));

@@ -369,7 +369,31 @@ fn already_stored(request: &[(TurnRole, String)], stored: &[(TurnRole, String)])
             best = (run, true);
         }
     }
-    best
+    if best.1 {
+        return best;
+    }
+    // The bot changed an answer before showing it (a signature, a link): its history no longer matches
+    // ours turn for turn. The customer's messages still do: those the stored conversation ends with are
+    // not new.
+    let customer = |turns: &[(TurnRole, String)]| -> Vec<usize> {
+        turns
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.0 == TurnRole::Customer)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (ours, theirs) = (customer(stored), customer(request));
+    for overlap in (1..=ours.len().min(theirs.len())).rev() {
+        let same =
+            (0..overlap).all(|k| stored[ours[ours.len() - overlap + k]] == request[theirs[k]]);
+        if same {
+            // Known up to the first new customer message (the bot's own versions of our answers
+            // before it are not stored again).
+            return (theirs.get(overlap).copied().unwrap_or(request.len()), false);
+        }
+    }
+    (0, false)
 }
 
 /// A chat completion with the empathy layer: the conversation read and stored, handoff and safety
@@ -1004,6 +1028,15 @@ mod tests {
         assert_eq!(already_stored(&again, &stored), (3, true));
         // A first call.
         assert_eq!(already_stored(&[t(Customer, "u1")], &[]), (0, false));
+        // The bot showed our answers with a signature added: the customer's messages still match.
+        let edited = [
+            t(Customer, "u1"),
+            t(Bot, "a1 -- ShopBot"),
+            t(Customer, "u2"),
+            t(Bot, "a2 -- ShopBot"),
+            t(Customer, "u3"),
+        ];
+        assert_eq!(already_stored(&edited, &stored), (4, false));
     }
 
     #[test]

@@ -24,7 +24,7 @@ python3 tests/openai/standin.py $standin_port &
 standin=$!
 "$bin" serve >"$data/serve.log" 2>&1 &
 server=$!
-trap 'kill $server $standin 2>/dev/null; wait $server $standin 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill $server $standin 2>/dev/null; wait $server $standin 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 50); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
     sleep 0.2

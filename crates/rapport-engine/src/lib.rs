@@ -86,6 +86,23 @@ impl State {
             .find(|t| t.role == Role::Customer)
             .map_or("", |t| t.text.as_str())
     }
+
+    /// The signals, vulnerabilities and sensitive topics present in the latest customer turn.
+    pub fn latest_signals(&self) -> Vec<&'static str> {
+        self.analyses
+            .iter()
+            .rev()
+            .flatten()
+            .next()
+            .map(|a| {
+                a.signals
+                    .present()
+                    .chain(a.vulnerability.present())
+                    .chain(a.sensitive_topics.present())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// `entities` of `text` plus every occurrence of a `known` value they do not cover, sorted.

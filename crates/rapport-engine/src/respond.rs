@@ -331,20 +331,7 @@ impl Responder {
         let reply = state.vault.rehydrate(&draft);
         let audit = self.audit_shown(&state, &reply, article.as_deref());
         let handoff = handoff::packet(&state, &moves, &self.policy);
-        let signals = state
-            .analyses
-            .iter()
-            .rev()
-            .flatten()
-            .next()
-            .map(|a| {
-                a.signals
-                    .present()
-                    .chain(a.vulnerability.present())
-                    .chain(a.sensitive_topics.present())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let signals = state.latest_signals();
         Response {
             signals,
             strategy: moves,

@@ -52,7 +52,7 @@ fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
         return Err(ApiError::Invalid(format!(
             "`{field}` must be 1-128 characters without control characters"

@@ -588,15 +588,11 @@ async fn thread(
     request: &Map<String, Value>,
     said: &[Said],
 ) -> Result<(crate::store::ConversationRow, Vec<Turn>, bool), OpenAiError> {
-    if external.is_empty() || external.len() > 128 || external.chars().any(char::is_control) {
-        return Err(OpenAiError::invalid(
-            "the conversation id (`X-Rapport-Conversation` or `user`) must be 1-128 characters without control characters",
-        ));
-    }
+    api::check_id("X-Rapport-Conversation` or `user", external)?;
     let customer = request
         .get("user")
         .and_then(Value::as_str)
-        .filter(|u| !u.is_empty() && u.len() <= 128 && !u.chars().any(char::is_control))
+        .filter(|u| api::check_id("user", u).is_ok())
         .unwrap_or(external);
     let new_id = format!("c_{}", &crate::crypto::new_api_key()[4..28]);
     let (row, _) = state
@@ -838,7 +834,7 @@ fn tool_call(
     let rapport = json!({
         "conversation_id": conversation_id,
         "external_id": external,
-        "signals": latest_signals(prepared),
+        "signals": prepared.state.latest_signals(),
         "strategy": prepared.moves.iter().map(|m| m.kind).collect::<Vec<_>>(),
         "audit": null,
         "handoff": false,
@@ -870,12 +866,7 @@ fn tool_call(
         }
     }
     let chunk = |delta: Value, finish: Value, extra: Option<&Value>| {
-        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        if let (Some(extra), Some(obj)) = (extra, c.as_object_mut()) {
-            obj.insert("rapport".into(), extra.clone());
-        }
-        c
+        chunk(&id, &created, &model, delta, finish, extra)
     };
     let chunks = vec![
         chunk(
@@ -908,24 +899,6 @@ fn rehydrate_json(text: &str, vault: &rapport_privacy::Vault) -> String {
     }
 }
 
-fn latest_signals(prepared: &Prepared) -> Vec<&'static str> {
-    prepared
-        .state
-        .analyses
-        .iter()
-        .rev()
-        .flatten()
-        .next()
-        .map(|a| {
-            a.signals
-                .present()
-                .chain(a.vulnerability.present())
-                .chain(a.sensitive_topics.present())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Rapport's reading, in the extra top-level `rapport` object that SDKs ignore.
 fn rapport_object(reply: &Reply, conversation_id: &str, external: Option<&str>) -> Value {
     json!({
@@ -949,12 +922,7 @@ fn rapport_object(reply: &Reply, conversation_id: &str, external: Option<&str>) 
 /// then the finish with Rapport's reading, then `[DONE]`.
 fn stream_text(id: String, created: i64, model: String, text: String, rapport: Value) -> Response {
     let chunk = |delta: Value, finish: Value, extra: Option<&Value>| {
-        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-        if let (Some(extra), Some(obj)) = (extra, c.as_object_mut()) {
-            obj.insert("rapport".into(), extra.clone());
-        }
-        c
+        chunk(&id, &created, &model, delta, finish, extra)
     };
     let mut chunks = vec![chunk(
         json!({"role": "assistant", "content": ""}),
@@ -986,6 +954,23 @@ fn pieces(text: &str) -> Vec<&str> {
         out.push(&text[start..]);
     }
     out
+}
+
+/// One `chat.completion.chunk`; the last carries Rapport's reading (`extra`).
+fn chunk(
+    id: &impl serde::Serialize,
+    created: &impl serde::Serialize,
+    model: &impl serde::Serialize,
+    delta: Value,
+    finish: Value,
+    extra: Option<&Value>,
+) -> Value {
+    let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+    if let (Some(extra), Some(obj)) = (extra, c.as_object_mut()) {
+        obj.insert("rapport".into(), extra.clone());
+    }
+    c
 }
 
 fn sse(chunks: Vec<Value>) -> Response {

@@ -556,14 +556,7 @@ impl Store {
     ) -> Result<(ConversationRow, bool)> {
         let key = format!("external:{external_id}");
         // Known already (every call but a conversation's first): a read, no write.
-        let found = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND c.idempotency_key = $2"
-        ))
-        .bind(tenant)
-        .bind(&key)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = found.as_ref().map(conversation).transpose()? {
+        if let Some(row) = self.conversation_by_key(tenant, &key).await? {
             return Ok((row, false));
         }
         self.create_conversation_with(
@@ -604,19 +597,31 @@ impl Store {
         let row = if inserted {
             self.conversation(tenant, id).await?
         } else {
-            let found = sqlx::query(&format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND c.idempotency_key = $2"
-            ))
-            .bind(tenant)
-            .bind(idempotency_key)
-            .fetch_optional(&self.pool)
-            .await?;
-            found.as_ref().map(conversation).transpose()?
+            match idempotency_key {
+                Some(key) => self.conversation_by_key(tenant, key).await?,
+                None => None,
+            }
         };
         Ok((
             row.ok_or(StoreError::Db(sqlx::Error::RowNotFound))?,
             inserted,
         ))
+    }
+
+    /// The conversation of `tenant` made with this idempotency key, if any.
+    async fn conversation_by_key(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<ConversationRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATIONS} WHERE c.tenant_id = $1 AND c.idempotency_key = $2"
+        ))
+        .bind(tenant)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(conversation).transpose()
     }
 
     /// A conversation of `tenant` (another tenant's is `None`).

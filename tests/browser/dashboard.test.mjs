@@ -328,7 +328,7 @@ test("every bar chart starts at zero", async () => {
   await shot(agentPage, "overview-bars");
 });
 
-test("the queue renders 2,000 open conversations in about a second", async () => {
+test("the queue renders 2,000 open conversations in under a second", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   // 2,000 conversations with a message each, written through the API, 20 at a time.
@@ -355,27 +355,31 @@ test("the queue renders 2,000 open conversations in about a second", async () =>
   await signIn(page, AGENT);
   await page.locator("#queue").waitFor({ timeout: 10000 });
   await page.waitForFunction((n) => document.querySelectorAll("#queue tbody tr").length >= n, total, { timeout: 10000 });
-  // Time one render of the whole queue, from the request to the rows in the page.
-  const ms = await page.evaluate(async () => {
-    document.getElementById("queue").dataset.old = "1";
-    const started = performance.now();
-    document.getElementById("queue-filter").dispatchEvent(new Event("change"));
-    await new Promise((resolve) => {
-      const fresh = () => {
-        const table = document.getElementById("queue");
-        return table && !table.dataset.old && table.querySelectorAll("tbody tr").length >= 2000;
-      };
-      const check = () => (fresh() ? resolve() : requestAnimationFrame(check));
-      requestAnimationFrame(check);
-    });
-    return performance.now() - started;
-  });
+  // Time renders of the whole queue, from the request to the rows in the page: three of them, and the
+  // median must be under a second (one slow run of a 2-core machine busy elsewhere does not decide).
+  const times = [];
+  for (let i = 0; i < 3; i++) {
+    times.push(await page.evaluate(async (n) => {
+      document.getElementById("queue").dataset.old = "1";
+      const started = performance.now();
+      document.getElementById("queue-filter").dispatchEvent(new Event("change"));
+      await new Promise((resolve) => {
+        const fresh = () => {
+          const table = document.getElementById("queue");
+          return table && !table.dataset.old && table.querySelectorAll("tbody tr").length >= n;
+        };
+        const check = () => (fresh() ? resolve() : requestAnimationFrame(check));
+        requestAnimationFrame(check);
+      });
+      // The first frame after the rows are in: style, layout and paint of what is on screen.
+      await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+      return performance.now() - started;
+    }, total));
+  }
   const parts = await page.evaluate(() => window.queueTimings);
-  // The aim is under a second. On this 2-core machine it measures 0.3-2.7 s from run to run (fetch
-  // ~0.2 s, building the rows 0.1-0.2 s, the rest style, layout and paint of 2,000 table rows), so the
-  // test prints the time and guards only against a regression past 5 s.
-  console.log(`queue of ${total} rendered in ${Math.round(ms)} ms (${JSON.stringify(parts)})`);
-  assert.ok(ms < 5000, `rendered in ${Math.round(ms)} ms (${JSON.stringify(parts)})`);
+  const median = [...times].sort((a, b) => a - b)[1];
+  console.log(`queue of ${total} rendered in ${times.map(Math.round).join(", ")} ms (median ${Math.round(median)}; last ${JSON.stringify(parts)})`);
+  assert.ok(median < 1000, `rendered in ${times.map(Math.round)} ms (${JSON.stringify(parts)})`);
   await shot(page, "queue-2000");
   await context.close();
 });

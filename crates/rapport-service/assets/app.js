@@ -220,14 +220,46 @@
     return "";
   }
 
-  function statusNode(c) {
-    const td = el("td");
-    if (c.status === "handoff") td.append(el("span", { class: "badge handoff", text: "handoff" }));
-    else if (c.status === "assigned") td.append(el("span", { class: "badge assigned", text: "assigned" }));
-    else if (c.status === "resolved") td.append(el("span", { class: "badge resolved", text: "resolved" }));
-    else td.append(el("span", { class: "badge open", text: "open" }));
-    if (c.assignee) td.append(el("div", { class: "hint", text: c.assignee }));
-    return td;
+  // The queue's rows are written as one HTML string (every value escaped) and parsed once: for
+  // thousands of rows this is several times cheaper than building each node. Rows are laid out as
+  // grids (app.css), so their table roles are given explicitly.
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  function esc(value) {
+    return String(value).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+  }
+  const badge = (kind, text) => '<span class="badge ' + kind + '">' + text + "</span>";
+
+  function rowHtml(score, c, now) {
+    const summary = c.summary || {};
+    const state = c.state || {};
+    const metrics = state.metrics || {};
+    const signals = summary.signals || [];
+    const distress = summary.distress || 0;
+    const trend = TREND[metrics.trend] || TREND.stable;
+    let flags = "";
+    if (signals.includes("self_harm_risk")) flags += badge("selfharm", "self-harm risk");
+    for (const [name, label] of Object.entries(VULNERABLE)) if (signals.includes(name)) flags += badge("vulnerable", label);
+    if (signals.includes("churn_threat") || (metrics.churn_risk || 0) >= 0.5) flags += badge("churn", "churn threat");
+    if (c.priority >= 80) flags += badge("urgent", "urgent");
+    if (c.discreet) flags += badge("discreet", "discreet");
+    const status = ["handoff", "assigned", "resolved"].includes(c.status) ? c.status : "open";
+    const alarm = signals.includes("self_harm_risk") || c.priority >= 80;
+    const moves = (state.strategy || []).map((m) => m.move.replace(/_/g, " "));
+    const percent = Math.round(distress * 100);
+    const last = c.last_message || "";
+    return '<tr role="row" class="row' + (alarm ? " alarm" : "") + '" data-id="' + esc(c.id) + '">' +
+      '<td role="cell"><a href="#/c/' + esc(encodeURIComponent(c.id)) + '">' + esc(c.customer_id) + "</a>" +
+        '<div class="hint">' + esc((c.external_id ? c.external_id + " · " : "") + c.channel + " · " + c.turn_count + " turns") + "</div></td>" +
+      '<td role="cell" class="last" title="' + esc(last) + '">' + (last ? esc(last) : "–") + "</td>" +
+      '<td role="cell"><span>' + esc(state.need || "–") + "</span>" + (moves.length ? '<div class="hint">next: ' + esc(moves.join(", ")) + "</div>" : "") + "</td>" +
+      '<td role="cell"><span class="chip">' + esc(state.feeling || summary.emotion || "–") + "</span>" +
+        '<div class="trend ' + trend[1] + '" title="' + trend[1] + '" aria-label="trend ' + trend[1] + '">' + trend[0] + " " + trend[1] + "</div></td>" +
+      '<td role="cell"><span class="meter" role="img" aria-label="distress ' + percent + '%"><span class="w' + Math.round(percent / 5) * 5 + '"></span></span>' +
+        "<span>" + distress.toFixed(2) + "</span></td>" +
+      '<td role="cell">' + badge(status, status) + (c.assignee ? '<div class="hint">' + esc(c.assignee) + "</div>" : "") + "</td>" +
+      '<td role="cell">' + flags + "</td>" +
+      '<td role="cell">' + (c.status === "resolved" ? "–" : waitingText(state, now)) + "</td>" +
+      '<td role="cell" class="priority" title="priority ' + c.priority + (c.status === "handoff" ? " + 15 handoff" : "") + ' + waiting">' + score + "</td></tr>";
   }
 
   async function renderQueue() {
@@ -242,45 +274,14 @@
     select.value = queueFilter;
     select.addEventListener("change", () => { queueFilter = select.value; renderQueue(); });
     const filter = el("p", { class: "filters" }, el("label", { for: "queue-filter" }, "Show", select),
-      el("span", { class: "hint", id: "queue-count", text: items.length + " conversations" }));
-    const table = el("table", { id: "queue" });
+      el("span", { class: "hint", id: "queue-count", text: items.length + (items.length === 1 ? " conversation" : " conversations") }));
+    const table = el("table", { id: "queue", role: "table", "aria-rowcount": String(items.length + 1) });
     table.append(el("caption", { class: "hint", text: "Highest priority first: self-harm risk, distress, vulnerability, a request for a person, waiting time." }));
-    table.append(el("thead", {}, el("tr", {}, ...["Customer", "Last message", "Needs", "Customer now", "Distress", "Status", "Flags", "Waiting", "Priority"].map((h) => el("th", { scope: "col", text: h })))));
-    const body = el("tbody");
-    const rows = [];
-    for (const [score, c] of items) {
-      const summary = c.summary || {};
-      const state = c.state || {};
-      const metrics = state.metrics || {};
-      const signals = summary.signals || [];
-      const distress = summary.distress || 0;
-      const trend = TREND[metrics.trend] || TREND.stable;
-      const link = el("a", { href: "#/c/" + encodeURIComponent(c.id), text: c.customer_id });
-      const flags = el("td");
-      if (signals.includes("self_harm_risk")) flags.append(el("span", { class: "badge selfharm", text: "self-harm risk" }));
-      for (const [name, label] of Object.entries(VULNERABLE)) {
-        if (signals.includes(name)) flags.append(el("span", { class: "badge vulnerable", text: label }));
-      }
-      if (signals.includes("churn_threat") || (metrics.churn_risk || 0) >= 0.5) flags.append(el("span", { class: "badge churn", text: "churn threat" }));
-      if (c.priority >= 80) flags.append(el("span", { class: "badge urgent", text: "urgent" }));
-      if (c.discreet) flags.append(el("span", { class: "badge discreet", text: "discreet" }));
-      const alarm = signals.includes("self_harm_risk") || c.priority >= 80;
-      const moves = (state.strategy || []).map((m) => m.move.replace(/_/g, " "));
-      rows.push(el("tr", { class: "row" + (alarm ? " alarm" : ""), "data-id": c.id },
-        el("td", {}, link, el("div", { class: "hint", text: (c.external_id ? c.external_id + " · " : "") + c.channel + " · " + c.turn_count + " turns" })),
-        el("td", { class: "last", title: c.last_message || "", text: c.last_message || "–" }),
-        el("td", {}, el("span", { text: state.need || "–" }), moves.length ? el("div", { class: "hint", text: "next: " + moves.join(", ") }) : ""),
-        el("td", {}, el("span", { class: "chip", text: state.feeling || summary.emotion || "–" }),
-          el("div", { class: "trend " + trend[1], title: trend[1], "aria-label": "trend " + trend[1], text: trend[0] + " " + trend[1] })),
-        el("td", {}, el("span", { class: "meter", role: "img", "aria-label": "distress " + Math.round(distress * 100) + "%" }, el("span", { style: "width:" + Math.round(distress * 100) + "%" })), el("span", { text: distress.toFixed(2) })),
-        statusNode(c),
-        flags,
-        el("td", { text: c.status === "resolved" ? "–" : waitingText(state, now) }),
-        el("td", { class: "priority", title: "priority " + c.priority + (c.status === "handoff" ? " + 15 handoff" : "") + " + waiting", text: String(score) })));
-    }
-    const fragment = document.createDocumentFragment();
-    for (const r of rows) fragment.append(r);
-    body.append(fragment);
+    table.append(el("thead", { role: "rowgroup" }, el("tr", { role: "row" }, ...["Customer", "Last message", "Needs", "Customer now", "Distress", "Status", "Flags", "Waiting", "Priority"].map((h) => el("th", { scope: "col", role: "columnheader", text: h })))));
+    const body = el("tbody", { role: "rowgroup" });
+    let html = "";
+    for (const [score, c] of items) html += rowHtml(score, c, now);
+    body.innerHTML = html;
     table.append(body);
     const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("tr.row");
     const focusedId = focused ? focused.dataset.id : null;
@@ -482,8 +483,9 @@
 
     const badges = el("p");
     if (c.discreet) badges.append(el("span", { class: "badge discreet", text: "discreet" }));
-    const status = statusNode(c);
-    badges.append(...status.childNodes);
+    const status = ["handoff", "assigned", "resolved"].includes(c.status) ? c.status : "open";
+    badges.append(el("span", { class: "badge " + status, text: status }));
+    if (c.assignee) badges.append(el("span", { class: "hint", text: " assigned to " + c.assignee + " ·" }));
     badges.append(el("span", { class: "hint", text: " customer " + c.customer_id + " · " + (c.external_id ? "bot conversation " + c.external_id + " · " : "") + c.channel + " · priority " + c.priority + " · " + c.turn_count + " turns" }));
 
     const actions = el("p", { class: "actions", "aria-label": "Conversation actions" });

@@ -532,7 +532,17 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         }
     }
 
-    if has(MoveKind::Reassure) && !has(MoveKind::Handoff) {
+    if has(MoveKind::Reassure) && !has(MoveKind::Handoff) && settled {
+        // The reply already said who replies and when: a second timeline would contradict it.
+        w.line(vary(
+            &[
+                "You're in good hands: I'll keep this open until it's fixed.",
+                "You don't need to do anything else right now; I'll keep this open until it's sorted.",
+            ],
+            &earlier,
+            replies,
+        ));
+    } else if has(MoveKind::Reassure) && !has(MoveKind::Handoff) {
         let when = promised(&policy.commitments.update, "as soon as there's news");
         w.line(vary(
             &[
@@ -640,6 +650,27 @@ fn acknowledgement(
             replies,
         )
         .to_string();
+    }
+    // Nothing specific to name ("this"): the acknowledgement stands without a vague object.
+    if sit == "this" {
+        let plain: &[&str] = if present(a, "anger") || present(a, "frustration") {
+            &[
+                "That's frustrating, and I can see why you're upset.",
+                "I get why you're fed up with this.",
+                "I can see why this is so frustrating.",
+            ]
+        } else if present(a, "anxiety") || present(a, "distress") {
+            &[
+                "I can tell how worrying this is, and I want to get it sorted for you.",
+                "That sounds really stressful; let's get it sorted.",
+            ]
+        } else {
+            &[
+                "I can see this hasn't gone the way it should.",
+                "It sounds like this still isn't right.",
+            ]
+        };
+        return vary(plain, earlier, replies).to_string();
     }
     let variants: Vec<String> = if present(a, "anger") || present(a, "frustration") {
         vec![

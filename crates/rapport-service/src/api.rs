@@ -1559,16 +1559,19 @@ pub async fn events(
         "watch live events",
     )?;
     let tenant = p.tenant.clone();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(state.events.subscribe()).filter_map(
-        move |e| {
-            let e = e.ok()?;
-            if e.tenant != tenant {
-                return None;
-            }
-            let data = serde_json::to_string(&e).ok()?;
-            Some(Ok(SseEvent::default().event(e.kind).data(data)))
-        },
-    );
+    let receiver = state.events.subscribe();
+    // In a fleet, the other instances' events are relayed here from the moment this stream starts.
+    if let Some(fleet) = &state.fleet {
+        fleet.listen().await;
+    }
+    let stream = tokio_stream::wrappers::BroadcastStream::new(receiver).filter_map(move |e| {
+        let e = e.ok()?;
+        if e.tenant != tenant {
+            return None;
+        }
+        let data = serde_json::to_string(&e).ok()?;
+        Some(Ok(SseEvent::default().event(e.kind).data(data)))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -9,6 +9,11 @@
 //! events always reach its own subscribers directly. The client reconnects by itself and resubscribes;
 //! a dashboard that missed events re-syncs from the API, which reads the database.
 //!
+//! An instance listens to the others' events only while someone here follows `/v1/events` (a dashboard,
+//! an SSE client): the first subscriber makes the relay subscribe to NATS before its stream starts, and
+//! the relay unsubscribes once nobody has listened for `IDLE_RELAY`. A fleet whose dashboards are closed
+//! so pays for publishing only, not for decoding every other instance's events on each instance.
+//!
 //! Instances also say they are alive on `rapport.presence` every second; the number heard from in the
 //! last three seconds divides each instance's share of a key's rate limit.
 //!
@@ -22,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_stream::StreamExt;
 
 /// The subject every instance publishes its events on and listens to.
@@ -34,6 +39,13 @@ pub const PRESENCE: &str = "rapport.presence";
 /// How often an instance says it is alive, and how long a silent one still counts.
 const PRESENCE_EVERY: Duration = Duration::from_secs(1);
 const PRESENCE_FOR: Duration = Duration::from_secs(3);
+
+/// How long the relay stays subscribed with nobody listening here.
+const IDLE_RELAY: Duration = Duration::from_secs(10);
+
+/// How long a new `/v1/events` subscriber waits for the relay's subscription (NATS down: not at all
+/// longer than this; its own instance's events flow regardless).
+const RELAY_READY: Duration = Duration::from_secs(2);
 
 /// Events in one NATS message, at most.
 const BATCH: usize = 256;
@@ -86,6 +98,10 @@ pub struct Fleet {
     peers: Mutex<HashMap<String, Instant>>,
     /// Live instances, recounted every `PRESENCE_EVERY` (read on every request by the rate limiter).
     size: AtomicU32,
+    /// Wakes the relay when the first `/v1/events` subscriber arrives.
+    wanted: Notify,
+    /// Whether the relay is subscribed to the other instances' events now.
+    relaying: watch::Sender<bool>,
 }
 
 impl Fleet {
@@ -120,6 +136,8 @@ impl Fleet {
             pending: Mutex::new(Some(pending)),
             peers: Mutex::new(HashMap::new()),
             size: AtomicU32::new(1),
+            wanted: Notify::new(),
+            relaying: watch::Sender::new(false),
         })
     }
 
@@ -143,6 +161,17 @@ impl Fleet {
     /// Whether the connection to NATS is up now.
     pub fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Called by a new `/v1/events` subscriber (after it subscribed to the local channel): returns once
+    /// the relay is subscribed to the other instances' events, or after `RELAY_READY` when NATS is down.
+    pub async fn listen(&self) {
+        let mut relaying = self.relaying.subscribe();
+        if *relaying.borrow() {
+            return;
+        }
+        self.wanted.notify_one();
+        let _ = tokio::time::timeout(RELAY_READY, relaying.wait_for(|r| *r)).await;
     }
 
     /// Queues `event` for the other instances; never waits.
@@ -229,34 +258,65 @@ async fn presence(state: Arc<AppState>) {
     }
 }
 
-/// Relays the other instances' events to this instance's subscribers, resubscribing if the
-/// subscription ends.
+/// Relays the other instances' events to this instance's subscribers while there are any, resubscribing
+/// if the subscription ends.
 async fn relay(state: Arc<AppState>) {
     let Some(fleet) = state.fleet.as_ref() else {
         return;
     };
     loop {
-        match fleet.client.subscribe(SUBJECT).await {
-            Ok(mut subscriber) => {
-                while let Some(message) = subscriber.next().await {
-                    let Ok(batch) = serde_json::from_slice::<Vec<Wire>>(&message.payload) else {
-                        tracing::debug!("ignored a malformed message from NATS");
-                        continue;
-                    };
-                    for wire in batch {
-                        if wire.origin == fleet.instance {
-                            continue;
-                        }
-                        if let Some(event) = event_of(wire) {
-                            // No subscriber is not an error.
-                            let _ = state.events.send(event);
-                        }
+        // Nobody follows the events here: nothing to relay.
+        while state.events.receiver_count() == 0 {
+            let _ = tokio::time::timeout(PRESENCE_EVERY, fleet.wanted.notified()).await;
+        }
+        let mut subscriber = match fleet.client.subscribe(SUBJECT).await {
+            Ok(subscriber) => subscriber,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not subscribe to NATS events");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // The subscription is on its way to the server before a waiting subscriber's stream starts.
+        let _ = tokio::time::timeout(RELAY_READY, fleet.client.flush()).await;
+        fleet.relaying.send_replace(true);
+        let mut idle_since: Option<Instant> = None;
+        let mut check = tokio::time::interval(PRESENCE_EVERY);
+        loop {
+            tokio::select! {
+                message = subscriber.next() => {
+                    let Some(message) = message else { break };
+                    relay_batch(&state, fleet, &message.payload);
+                }
+                _ = check.tick() => {
+                    if state.events.receiver_count() > 0 {
+                        idle_since = None;
+                    } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE_RELAY {
+                        break;
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "could not subscribe to NATS events"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        fleet.relaying.send_replace(false);
+        let _ = subscriber.unsubscribe().await;
+    }
+}
+
+/// Hands one NATS message's events (a JSON array) from the other instances to this instance's
+/// subscribers.
+fn relay_batch(state: &AppState, fleet: &Fleet, payload: &[u8]) {
+    let Ok(batch) = serde_json::from_slice::<Vec<Wire>>(payload) else {
+        tracing::debug!("ignored a malformed message from NATS");
+        return;
+    };
+    for wire in batch {
+        if wire.origin == fleet.instance {
+            continue;
+        }
+        if let Some(event) = event_of(wire) {
+            // No subscriber is not an error.
+            let _ = state.events.send(event);
+        }
     }
 }
 

@@ -262,6 +262,17 @@ fn messages_of_conversation() -> String {
     format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id")
 }
 
+/// Connections an instance keeps to PostgreSQL: `RAPPORT_DATABASE_POOL` (1-256), else 16. Instances of
+/// a fleet share the database's CPU: on a small machine, fewer connections each keep PostgreSQL from
+/// thrashing between more active sessions than it has cores.
+fn postgres_pool_size() -> u32 {
+    std::env::var("RAPPORT_DATABASE_POOL")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=256).contains(n))
+        .unwrap_or(16)
+}
+
 impl Store {
     /// Connects and migrates. `sqlite://PATH` creates the file if needed.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -309,7 +320,7 @@ impl Store {
                 // queueing for a connection that cannot come.
                 let pool = AnyPoolOptions::new()
                     .acquire_timeout(Duration::from_millis(1_500))
-                    .max_connections(16)
+                    .max_connections(postgres_pool_size())
                     .connect(&url)
                     .await?;
                 (pool.clone(), pool)

@@ -400,9 +400,14 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         .as_ref()
         .and_then(|p| p.clause.as_deref())
         .filter(|_| article.is_none() || sit == "this");
+    // A later message that thanks us, confirms or goes along with what we said ("Payment sent with the
+    // reference. Thank you, very clear.") is not a new grievance: it is thanked, not consoled.
+    let cooperative =
+        replies > 0 && !state.latest_customer_text().contains('?') && last.is_some_and(cooperative);
     // The strategy asks for an acknowledgement; a later turn still about the problem gets one too, to
     // show we read it before moving on.
-    let acknowledge = has(MoveKind::Acknowledge) || (replies > 0 && !has(MoveKind::Handoff));
+    let acknowledge =
+        has(MoveKind::Acknowledge) || (replies > 0 && !has(MoveKind::Handoff) && !cooperative);
     let mut apologised = false;
     if let (Some(clause), Some(a), true) = (clause, last, acknowledge || replies == 0) {
         w.line(acknowledge_problem(clause, a, &earlier, replies));
@@ -418,6 +423,15 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
                 replies,
             ));
         }
+    } else if cooperative && !has(MoveKind::Handoff) {
+        w.line(vary(
+            &[
+                "Thank you, that's really helpful.",
+                "Thanks for letting me know.",
+            ],
+            &earlier,
+            replies,
+        ));
     } else if replies == 0 && !has(MoveKind::Handoff) {
         let question = problem.as_ref().and_then(|p| p.question.as_deref());
         let feedback = problem
@@ -454,7 +468,7 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
             Some(_) => w.line(
                 "Thank you for everything you've already tried; I won't ask you to repeat it.",
             ),
-            None if repeated => w.line(
+            None if repeated && !cooperative => w.line(
                 "I can see you've had to explain this more than once, and you shouldn't have to.",
             ),
             None => {}
@@ -597,6 +611,22 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         });
     }
     finish(w, ctx)
+}
+
+/// A message with no negative feeling that thanks us or goes along with the conversation (the caller
+/// also rules out questions): no complaint to console.
+fn cooperative(a: &Analysis) -> bool {
+    const NEGATIVE: [&str; 7] = [
+        "anger",
+        "frustration",
+        "anxiety",
+        "distress",
+        "confusion",
+        "churn_threat",
+        "human_request",
+    ];
+    let pushback = a.reading.as_ref().is_some_and(|r| r.pushback.present());
+    a.sentiment.label != "negative" && !pushback && !NEGATIVE.iter().any(|n| present(a, n))
 }
 
 /// The acknowledgement that reads the customer's problem back ("I'm sorry your Face ID isn't working"),

@@ -271,17 +271,26 @@ const DEVICES: [&str; 18] = [
 
 fn kind(lower: &str) -> Option<Kind> {
     let has = |ws: &[&str]| ws.iter().any(|w| lower.contains(w));
-    if has(&[
-        "please add",
-        "pls add",
-        "plz add",
-        "feedback",
-        "suggestion",
-        "would be nice",
-        "would be great if",
-        "you should add",
-        "bring back",
-    ]) {
+    // "I don't want my feedback passed on, I want to be moved" rejects the word, it gives no feedback.
+    let rejects = has(&[
+        "don't want",
+        "do not want",
+        "not feedback",
+        "not a suggestion",
+    ]);
+    if !rejects
+        && has(&[
+            "please add",
+            "pls add",
+            "plz add",
+            "feedback",
+            "suggestion",
+            "would be nice",
+            "would be great if",
+            "you should add",
+            "bring back",
+        ])
+    {
         return Some(Kind::Feedback);
     }
     let bought = has(&[
@@ -698,6 +707,16 @@ fn read_back(clause: &str, words: &Gazetteer) -> Option<String> {
             || words.is_common(&lower)
             || !misspelt(&lower, words)
     });
+    // Stretched words ("aaand", "sooo") are the customer's voice, not words to quote back.
+    let stretched = clause.split_whitespace().any(|w| {
+        let chars: Vec<char> = w.to_lowercase().chars().collect();
+        chars
+            .windows(3)
+            .any(|t| t[0].is_alphabetic() && t[0] == t[1] && t[1] == t[2])
+    });
+    if stretched {
+        return None;
+    }
     // Shouting is the customer's; the reply does not repeat it.
     let shouted = clause
         .split_whitespace()

@@ -480,7 +480,11 @@ async fn refresh_claimed(state: Arc<AppState>) {
         let lease_until = now + CLAIM_LEASE.as_millis() as i64;
         // The fleet shares one refresh rate: each of N instances claims its share of a batch per tick,
         // so a fleet under load recomputes as often as one instance would, not N times as often.
-        let share = state.fleet.as_ref().map_or(1, |f| i64::from(f.size())).max(1);
+        let share = state
+            .fleet
+            .as_ref()
+            .map_or(1, |f| i64::from(f.size()))
+            .max(1);
         let batch = (CLAIM_BATCH / share).max(1);
         let claimed = match state.store.claim_stale(now, lease_until, batch).await {
             Ok(c) => c,

@@ -14,7 +14,7 @@ const MAX_WORDS: usize = 18;
 
 /// Problem markers ("isn't working", "still", "charged") and their weight, matched on the normalised
 /// lower-case clause.
-const PROBLEM: [(&str, u8); 52] = [
+const PROBLEM: [(&str, u8); 60] = [
     ("did not get", 3),
     ("did not receive", 3),
     ("have not received", 3),
@@ -67,6 +67,14 @@ const PROBLEM: [(&str, u8); 52] = [
     ("lost", 2),
     ("disappeared", 2),
     ("no longer", 2),
+    ("not loading", 3),
+    ("not showing", 3),
+    ("not registering", 3),
+    ("not updating", 3),
+    ("drains", 2),
+    ("messed up", 2),
+    ("glitch", 2),
+    ("unavailable", 2),
 ];
 
 /// Apostrophe-less contractions customers type, and their spelling.
@@ -403,6 +411,12 @@ fn kind(lower: &str) -> Option<Kind> {
         "not loading",
         "isn't loading",
         "not syncing",
+        "not registering",
+        "not showing",
+        "drains",
+        "draining",
+        "messed up",
+        "unavailable",
         "can't",
         "cannot",
     ]) {
@@ -638,6 +652,8 @@ fn asked(sentence: &str) -> Option<String> {
         ("is there anyway i can ", "whether you can "),
         ("is there any way i can ", "whether you can "),
         ("is there any way to ", "whether there's a way to "),
+        ("do i need to ", "whether you need to "),
+        ("do i have to ", "whether you have to "),
     ] {
         if let Some(rest) = lower.starts_with(prefix).then(|| &body[prefix.len()..]) {
             let vague = rest.split_whitespace().count() < 3

@@ -214,3 +214,54 @@ fn another_companys_product_gets_its_problem_read_back_and_the_question_that_mov
         }
     }
 }
+
+#[test]
+fn a_customer_who_thanks_and_goes_along_is_thanked_not_consoled() {
+    let r = reply(
+        &shop(),
+        &[
+            (
+                Customer,
+                "I'd like to overpay my account by £500. How do I make the payment?",
+            ),
+            (
+                Agent,
+                "You can pay by bank transfer with your account number as the reference; once it arrives I'll apply it.",
+            ),
+            (
+                Customer,
+                "Payment sent this morning with the reference. Thank you, very clear.",
+            ),
+        ],
+    );
+    for wrong in [
+        "hasn't gone the way it should",
+        "still isn't right",
+        "more than once",
+        "frustrat",
+        "sorry",
+    ] {
+        assert!(!r.reply.contains(wrong), "{wrong:?} in {}", r.reply);
+    }
+    assert!(r.reply.starts_with("Thank"), "{}", r.reply);
+}
+
+#[test]
+fn rejecting_the_feedback_route_is_not_feedback() {
+    let r = reply(
+        &shop(),
+        &[
+            (Customer, "The room we were given is damp and mouldy."),
+            (Agent, "Thank you, I've passed your feedback on to the property team."),
+            (
+                Customer,
+                "I don't want my 'feedback passed on', I want to be moved. Our 5 year old has been coughing since we arrived",
+            ),
+        ],
+    );
+    assert!(
+        !r.reply.contains("suggestion") && !r.reply.contains("feedback"),
+        "{}",
+        r.reply
+    );
+}

@@ -550,8 +550,8 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         // The reply already said who replies and when: a second timeline would contradict it.
         w.line(vary(
             &[
-                "You're in good hands: I'll keep this open until it's fixed.",
-                "You don't need to do anything else right now; I'll keep this open until it's sorted.",
+                "You won't need to chase us: the answer will come here.",
+                "You don't need to do anything else right now.",
             ],
             &earlier,
             replies,

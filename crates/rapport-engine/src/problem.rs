@@ -255,6 +255,12 @@ const SLANG: [&str; 14] = [
     "fucking", "damn",
 ];
 
+/// Words of software and sites: with "can't", the problem is a fault.
+const TECH: [&str; 16] = [
+    " app", "website", " site", "page", "load", "download", "install", "stream", "play ", "upload",
+    "update", "sync", "connect", "print", "screen", "wifi",
+];
+
 /// Device words: when the customer named one, the question does not ask which device.
 const DEVICES: [&str; 18] = [
     "iphone",
@@ -417,9 +423,13 @@ fn kind(lower: &str) -> Option<Kind> {
         "draining",
         "messed up",
         "unavailable",
-        "can't",
-        "cannot",
     ]) {
+        return Some(Kind::Fault);
+    }
+    // "I can't" is a fault only about a device, an app or a site ("I can't open the app"), not "I
+    // can't get through on the phone" or "I can't cancel my flight".
+    let calling = has(&["on the phone", "by phone", "get through", "through to"]);
+    if has(&["can't", "cannot"]) && !calling && (has(&DEVICES) || has(&TECH)) {
         return Some(Kind::Fault);
     }
     None
@@ -829,6 +839,20 @@ mod tests {
     }
 
     #[test]
+    fn i_cant_is_a_fault_only_about_a_device_an_app_or_a_site() {
+        let cases = [
+            ("I can't get through on the phone. I need an answer.", None),
+            ("why can't I cancel my flight to Italy in May?", None),
+            ("I can't open the app on my iphone", Some(Kind::Fault)),
+            ("the charger case drains super quickly", Some(Kind::Fault)),
+            ("likes and dislikes not registering on my videos", Some(Kind::Fault)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(read(text).kind, want, "{text}");
+        }
+    }
+
+    #[test]
     fn the_problem_clause_reads_back_in_the_second_person() {
         let cases = [
             ("Hey @Apple my Face ID isn’t working link", Some("your Face ID isn't working")),
@@ -846,6 +870,8 @@ mod tests {
             ("the enterprise pack never arrived", Some("the enterprise pack never arrived")),
             // No problem in it.
             ("how's your day going? lovely weather", None),
+            // A stretched word is the customer's voice, not a word to quote.
+            ("aaand it's gone again, 502 in the middle of the demo", None),
         ];
         for (text, want) in cases {
             assert_eq!(read(text).clause.as_deref(), want, "{text}");

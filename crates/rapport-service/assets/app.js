@@ -227,6 +227,7 @@
   function esc(value) {
     return String(value).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
   }
+  const turns = (n) => n + (n === 1 ? " turn" : " turns");
   const badge = (kind, text) => '<span class="badge ' + kind + '">' + text + "</span>";
 
   function rowHtml(score, c, now) {
@@ -249,7 +250,7 @@
     const last = c.last_message || "";
     return '<tr role="row" class="row' + (alarm ? " alarm" : "") + '" data-id="' + esc(c.id) + '">' +
       '<td role="cell"><a href="#/c/' + esc(encodeURIComponent(c.id)) + '">' + esc(c.customer_id) + "</a>" +
-        '<div class="hint">' + esc((c.external_id ? c.external_id + " · " : "") + c.channel + " · " + c.turn_count + " turns") + "</div></td>" +
+        '<div class="hint">' + esc((c.external_id ? c.external_id + " · " : "") + c.channel + " · " + turns(c.turn_count)) + "</div></td>" +
       '<td role="cell" class="last" title="' + esc(last) + '">' + (last ? esc(last) : "–") + "</td>" +
       '<td role="cell"><span>' + esc(state.need || "–") + "</span>" + (moves.length ? '<div class="hint">next: ' + esc(moves.join(", ")) + "</div>" : "") + "</td>" +
       '<td role="cell"><span class="chip">' + esc(state.feeling || summary.emotion || "–") + "</span>" +
@@ -486,7 +487,7 @@
     const status = ["handoff", "assigned", "resolved"].includes(c.status) ? c.status : "open";
     badges.append(el("span", { class: "badge " + status, text: status }));
     if (c.assignee) badges.append(el("span", { class: "hint", text: " assigned to " + c.assignee + " ·" }));
-    badges.append(el("span", { class: "hint", text: " customer " + c.customer_id + " · " + (c.external_id ? "bot conversation " + c.external_id + " · " : "") + c.channel + " · priority " + c.priority + " · " + c.turn_count + " turns" }));
+    badges.append(el("span", { class: "hint", text: " customer " + c.customer_id + " · " + (c.external_id ? "bot conversation " + c.external_id + " · " : "") + c.channel + " · priority " + c.priority + " · " + turns(c.turn_count) }));
 
     const actions = el("p", { class: "actions", "aria-label": "Conversation actions" });
     if (canWrite) {

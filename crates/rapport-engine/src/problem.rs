@@ -845,7 +845,10 @@ mod tests {
             ("why can't I cancel my flight to Italy in May?", None),
             ("I can't open the app on my iphone", Some(Kind::Fault)),
             ("the charger case drains super quickly", Some(Kind::Fault)),
-            ("likes and dislikes not registering on my videos", Some(Kind::Fault)),
+            (
+                "likes and dislikes not registering on my videos",
+                Some(Kind::Fault),
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(read(text).kind, want, "{text}");

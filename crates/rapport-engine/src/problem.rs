@@ -295,6 +295,14 @@ fn kind(lower: &str) -> Option<Kind> {
     if !rejects
         && has(&[
             "please add",
+            "you should have",
+            "you should make",
+            "you guys should",
+            "please use a",
+            "any chance you",
+            "i wish you",
+            "would love it if",
+            "why not add",
             "pls add",
             "plz add",
             "feedback",
@@ -673,7 +681,15 @@ fn asked(sentence: &str) -> Option<String> {
             return (!vague).then(|| format!("{reads}{rest}"));
         }
     }
-    None
+    // Asked inside a longer sentence: "we've been trying to figure out how to create a cohost", "do you
+    // have a video on how to mute all?".
+    let at = lower.find(" how to ")? + " how to ".len();
+    let rest = body.get(at..)?;
+    let vague = rest.split_whitespace().count() < 2
+        || ["this", "it", "that"]
+            .iter()
+            .any(|w| rest.to_lowercase().ends_with(&format!(" {w}")));
+    (!vague).then(|| format!("how to {rest}"))
 }
 
 /// The clause in the second person, or `None` when it would not read back cleanly: too long, a word the
@@ -766,6 +782,15 @@ fn misspelt(word: &str, words: &Gazetteer) -> bool {
         let candidate: String = candidate.into_iter().collect();
         candidate.len() >= 3 && words.is_common(&candidate)
     };
+    // A regular form of a common word ("joiners", "registering", "muted") is the word, not a typo of it.
+    let inflected = ["s", "es", "ed", "ing", "er", "ers"].iter().any(|end| {
+        word.strip_suffix(end).is_some_and(|stem| {
+            stem.len() >= 3 && (words.is_common(stem) || words.is_common(&format!("{stem}e")))
+        })
+    });
+    if inflected {
+        return false;
+    }
     let letters = 'a'..='z';
     (0..chars.len()).any(|i| {
         let mut deleted = chars.clone();
@@ -908,5 +933,24 @@ mod tests {
             .next_question
             .is_some_and(|q| !q.contains("Which device")));
         assert_eq!(read("the weather is nice").kind, None);
+        // Asked inside a longer sentence, with a plural a typo check must not reject.
+        assert_eq!(
+            read("do you have a quick video on how to mute all and mute new joiners?")
+                .question
+                .as_deref(),
+            Some("how to mute all and mute new joiners")
+        );
+        assert_eq!(
+            read("we've been trying to figure out how to create a cohost")
+                .question
+                .as_deref(),
+            Some("how to create a cohost")
+        );
+        for suggestion in [
+            "You should have a way to broadcast live.",
+            "any chance you are opening up your WiFi hotspots to kids?",
+        ] {
+            assert_eq!(read(suggestion).kind, Some(Kind::Feedback), "{suggestion}");
+        }
     }
 }

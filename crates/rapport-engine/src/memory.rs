@@ -191,6 +191,23 @@ impl MemoryExtractor {
             add(kind, token);
         }
         for m in self.tried.find_iter(text) {
+            // "the few others I've tried won't charge": "tried" ends a relative clause; what follows
+            // is what went wrong, not what they did.
+            let after = m
+                .as_str()
+                .split_whitespace()
+                .skip_while(|w| !is_tried_verb(w))
+                .nth(1);
+            if after.is_some_and(|w| {
+                let w = w.to_lowercase();
+                [
+                    "won't", "wont", "don't", "doesn't", "didn't", "can't", "isn't", "aren't",
+                    "is", "are", "was", "were", "keep", "keeps", "still",
+                ]
+                .contains(&w.as_str())
+            }) {
+                continue;
+            }
             let statement = fact_value(text, m.range(), entities, vault);
             push_statement(&mut memory.tried, &statement, index);
         }
@@ -279,4 +296,10 @@ fn push_statement(list: &mut Vec<Statement>, text: &str, turn: usize) {
     if !fragment && !list.iter().any(|s| s.text.eq_ignore_ascii_case(&text)) {
         list.push(Statement { text, turn });
     }
+}
+
+/// Whether `word` is the verb the "tried" pattern matched ("tried", "restarted", "logged", ...).
+fn is_tried_verb(word: &str) -> bool {
+    let w = word.to_lowercase();
+    w.ends_with("ed") || w == "reset" || w == "tried"
 }

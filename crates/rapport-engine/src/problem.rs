@@ -346,14 +346,25 @@ fn kind(lower: &str) -> Option<Kind> {
     {
         return Some(Kind::PurchaseMissing);
     }
-    if has(&[
-        "charged",
-        "charge ",
-        "refund",
-        "billed",
-        "double charge",
-        "overcharged",
-    ]) {
+    // "won't charge the laptop" is a battery, not a bill.
+    let battery = has(&[
+        "won't charge",
+        "not charging",
+        "wont charge",
+        "charger",
+        "charging",
+        "battery",
+    ]);
+    if !battery
+        && has(&[
+            "charged",
+            "charge ",
+            "refund",
+            "billed",
+            "double charge",
+            "overcharged",
+        ])
+    {
         return Some(Kind::Charge);
     }
     if has(&[
@@ -872,6 +883,10 @@ mod tests {
             ("the charger case drains super quickly", Some(Kind::Fault)),
             (
                 "likes and dislikes not registering on my videos",
+                Some(Kind::Fault),
+            ),
+            (
+                "the chargers I tried won't charge the laptop at all",
                 Some(Kind::Fault),
             ),
         ];

@@ -180,3 +180,13 @@ fn a_postal_tracking_number_is_the_parcel_and_is_not_asked_for_again() {
         state.memory.facts
     );
 }
+
+#[test]
+fn what_went_wrong_after_a_relative_tried_is_not_something_tried() {
+    let c = conversation(&[(
+        Customer,
+        "Where can I buy a 150 watt charger? The few others I've tried won't charge the laptop at all.",
+    )]);
+    let state = engine().state("c-tried", &c).expect("state");
+    assert!(state.memory.tried.is_empty(), "{:?}", state.memory.tried);
+}

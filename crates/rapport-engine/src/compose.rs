@@ -301,7 +301,23 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         .collect();
     let replies = earlier.len();
     let last = state.analyses.iter().rev().flatten().next();
-    let article = ctx.hits.iter().find(|h| h.relevant()).map(|h| h.article);
+    // A later message that thanks us, confirms or goes along with what we said ("Payment sent with the
+    // reference. Thank you, very clear.") is not a new grievance: it is thanked, not consoled.
+    let cooperative =
+        replies > 0 && !state.latest_customer_text().contains('?') && last.is_some_and(cooperative);
+    // Such a customer is not asking for a procedure either: an article's steps go on once started, but
+    // do not start on that turn (the people on the case are working on something else).
+    let started = |a: &Article| {
+        a.steps
+            .iter()
+            .any(|s| earlier.iter().any(|e| e.contains(s.as_str())))
+    };
+    let article = ctx
+        .hits
+        .iter()
+        .find(|h| h.relevant())
+        .map(|h| h.article)
+        .filter(|a| !cooperative || started(a));
     let topic = last.map_or(
         Topic {
             care: Care::Plain,
@@ -400,10 +416,6 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         .as_ref()
         .and_then(|p| p.clause.as_deref())
         .filter(|_| article.is_none() || sit == "this");
-    // A later message that thanks us, confirms or goes along with what we said ("Payment sent with the
-    // reference. Thank you, very clear.") is not a new grievance: it is thanked, not consoled.
-    let cooperative =
-        replies > 0 && !state.latest_customer_text().contains('?') && last.is_some_and(cooperative);
     // The strategy asks for an acknowledgement; a later turn still about the problem gets one too, to
     // show we read it before moving on.
     let acknowledge =

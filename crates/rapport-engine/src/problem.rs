@@ -284,7 +284,9 @@ const DEVICES: [&str; 18] = [
 ];
 
 fn kind(lower: &str) -> Option<Kind> {
-    let has = |ws: &[&str]| ws.iter().any(|w| lower.contains(w));
+    // Padded, so that a cue with a leading space matches a whole word ("charge", not "discharge").
+    let padded = format!(" {lower} ");
+    let has = |ws: &[&str]| ws.iter().any(|w| padded.contains(w));
     // "I don't want my feedback passed on, I want to be moved" rejects the word, it gives no feedback.
     let rejects = has(&[
         "don't want",
@@ -357,8 +359,8 @@ fn kind(lower: &str) -> Option<Kind> {
     ]);
     if !battery
         && has(&[
-            "charged",
-            "charge ",
+            " charged",
+            " charge ",
             "refund",
             "billed",
             "double charge",
@@ -888,6 +890,10 @@ mod tests {
             (
                 "the chargers I tried won't charge the laptop at all",
                 Some(Kind::Fault),
+            ),
+            (
+                "maybe monday or tuesday for discharge but not certain",
+                None,
             ),
         ];
         for (text, want) in cases {

@@ -265,3 +265,27 @@ fn rejecting_the_feedback_route_is_not_feedback() {
         r.reply
     );
 }
+
+#[test]
+fn a_thankful_update_does_not_start_an_article_nobody_was_following() {
+    let r = reply(
+        &shop(),
+        &[
+            (
+                Customer,
+                "I'm on your holiday package and my husband was taken into hospital last night. We're meant to fly home on Saturday.",
+            ),
+            (
+                Agent,
+                "I'm so sorry. I've asked the hotel to extend your room and I'm holding your flights until there's a discharge date.",
+            ),
+            (
+                Customer,
+                "got it. they're saying maybe monday or tuesday for discharge but not certain. thank you for everything x",
+            ),
+        ],
+    );
+    for wrong in ["courier", "tracking", "order number", "charge"] {
+        assert!(!r.reply.contains(wrong), "{wrong:?} in {}", r.reply);
+    }
+}

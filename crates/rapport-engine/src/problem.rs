@@ -181,6 +181,7 @@ impl Problem {
                 _ => Some((w, c)),
             })
             .map(|(_, c)| c)
+            .filter(|c| has_subject(c, words))
             .and_then(|c| read_back(&c, words));
         let question = sentences
             .iter()
@@ -784,6 +785,70 @@ fn read_back(clause: &str, words: &Gazetteer) -> Option<String> {
     Some(second_person(clause))
 }
 
+/// Words a clause that reads back can start with: a subject ("my app", "the update", "I", "it") or a
+/// conjunction before one ("whenever I start it"). A clause without one ("Locked out of all accounts
+/// twice yesterday", "Can't take the risk") reads badly after "I'm sorry".
+const SUBJECT_STARTS: [&str; 45] = [
+    "i",
+    "i'm",
+    "i've",
+    "i'd",
+    "my",
+    "our",
+    "we",
+    "we're",
+    "we've",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "it's",
+    "its",
+    "a",
+    "an",
+    "some",
+    "all",
+    "every",
+    "each",
+    "nothing",
+    "none",
+    "they",
+    "they're",
+    "he",
+    "she",
+    "his",
+    "her",
+    "their",
+    "whenever",
+    "when",
+    "since",
+    "after",
+    "one",
+    "both",
+    "someone",
+    "somebody",
+    "nobody",
+    "everyone",
+    "everything",
+    "there",
+    "no",
+];
+
+/// Whether `clause` starts with a subject: a word of [`SUBJECT_STARTS`], a number, or a name that is
+/// not a common word (a product: "Spotify keeps pausing").
+fn has_subject(clause: &str, words: &Gazetteer) -> bool {
+    let Some(first) = clause.split_whitespace().next() else {
+        return false;
+    };
+    let bare = first.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+    let lower = bare.to_lowercase();
+    SUBJECT_STARTS.contains(&lower.as_str())
+        || bare.chars().next().is_some_and(|c| c.is_ascii_digit())
+        || (bare.chars().next().is_some_and(char::is_uppercase) && !words.is_common(&lower))
+}
+
 /// A word that is not common but one edit away from a common word is taken for a typo ("accont"); a rare
 /// word that is nothing else ("enterprise") is not.
 fn misspelt(word: &str, words: &Gazetteer) -> bool {
@@ -919,6 +984,9 @@ mod tests {
             ("the enterprise pack never arrived", Some("the enterprise pack never arrived")),
             // No problem in it.
             ("how's your day going? lovely weather", None),
+            // No subject: it would read "I'm sorry locked out of all accounts ...".
+            ("Locked out of all accounts twice yesterday. It keeps asking again", None),
+            ("Can't take the risk due to my husband's health", None),
             // A stretched word is the customer's voice, not a word to quote.
             ("aaand it's gone again, 502 in the middle of the demo", None),
         ];

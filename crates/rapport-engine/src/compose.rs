@@ -307,17 +307,12 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         replies > 0 && !state.latest_customer_text().contains('?') && last.is_some_and(cooperative);
     // Such a customer is not asking for a procedure either: an article's steps go on once started, but
     // do not start on that turn (the people on the case are working on something else).
-    let started = |a: &Article| {
-        a.steps
-            .iter()
-            .any(|s| earlier.iter().any(|e| e.contains(s.as_str())))
-    };
     let article = ctx
         .hits
         .iter()
         .find(|h| h.relevant())
         .map(|h| h.article)
-        .filter(|a| !cooperative || started(a));
+        .filter(|a| !cooperative || started(a, &earlier));
     let topic = last.map_or(
         Topic {
             care: Care::Plain,
@@ -558,26 +553,21 @@ pub fn compose(ctx: &Context<'_>, vault: &mut Vault) -> String {
         }
     }
 
-    if has(MoveKind::Reassure) && !has(MoveKind::Handoff) && settled {
-        // The reply already said who replies and when: a second timeline would contradict it.
-        w.line(vary(
-            &[
-                "You won't need to chase us: the answer will come here.",
-                "You don't need to do anything else right now.",
-            ],
-            &earlier,
-            replies,
-        ));
-    } else if has(MoveKind::Reassure) && !has(MoveKind::Handoff) {
-        let when = promised(&policy.commitments.update, "as soon as there's news");
-        w.line(vary(
-            &[
-                &format!("You're in good hands: I'll keep this open until it's fixed, and we'll update you here {when}."),
-                &format!("You don't need to do anything else right now; we'll keep you posted here {when}."),
-            ],
-            &earlier,
-            replies,
-        ));
+    if has(MoveKind::Reassure) && !has(MoveKind::Handoff) {
+        // Once the reply said who replies and when, a second timeline would contradict it.
+        let (first, second) = if settled {
+            (
+                "You won't need to chase us: the answer will come here.".to_string(),
+                "You don't need to do anything else right now.".to_string(),
+            )
+        } else {
+            let when = promised(&policy.commitments.update, "as soon as there's news");
+            (
+                format!("You're in good hands: I'll keep this open until it's fixed, and we'll update you here {when}."),
+                format!("You don't need to do anything else right now; we'll keep you posted here {when}."),
+            )
+        };
+        w.line(vary(&[&first, &second], &earlier, replies));
     }
 
     if has(MoveKind::Clarify) {
@@ -641,24 +631,39 @@ fn cooperative(a: &Analysis) -> bool {
     a.sentiment.label != "negative" && !pushback && !NEGATIVE.iter().any(|n| present(a, n))
 }
 
+/// The feeling an acknowledgement speaks to.
+enum Feeling {
+    Frustrated,
+    Worried,
+    Neutral,
+}
+
+fn feeling(a: &Analysis) -> Feeling {
+    if present(a, "anger") || present(a, "frustration") {
+        Feeling::Frustrated
+    } else if present(a, "anxiety") || present(a, "distress") {
+        Feeling::Worried
+    } else {
+        Feeling::Neutral
+    }
+}
+
 /// The acknowledgement that reads the customer's problem back ("I'm sorry your Face ID isn't working"),
 /// with the feeling the reading found.
 fn acknowledge_problem(clause: &str, a: &Analysis, earlier: &[&str], replies: usize) -> String {
-    let variants: [&str; 2] = if present(a, "anger") || present(a, "frustration") {
-        [
+    let variants: [&str; 2] = match feeling(a) {
+        Feeling::Frustrated => [
             "I'm sorry {}; I can see how frustrating that is.",
             "I'm sorry {}. That's frustrating, and I want to get it fixed for you.",
-        ]
-    } else if present(a, "anxiety") || present(a, "distress") {
-        [
+        ],
+        Feeling::Worried => [
             "I'm sorry {}; I know how worrying that is.",
             "I'm sorry {}. That sounds stressful, and I want to get it sorted for you.",
-        ]
-    } else {
-        [
+        ],
+        Feeling::Neutral => [
             "Sorry to hear {}.",
             "I'm sorry {}; let's get to the bottom of it.",
-        ]
+        ],
     };
     vary(&variants, earlier, replies).replace("{}", clause)
 }
@@ -693,47 +698,42 @@ fn acknowledgement(
         )
         .to_string();
     }
-    // Nothing specific to name ("this"): the acknowledgement stands without a vague object.
-    if sit == "this" {
-        let plain: &[&str] = if present(a, "anger") || present(a, "frustration") {
-            &[
-                "That's frustrating, and I can see why you're upset.",
-                "I get why you're fed up with this.",
-                "I can see why this is so frustrating.",
-            ]
-        } else if present(a, "anxiety") || present(a, "distress") {
-            &[
-                "I can tell how worrying this is, and I want to get it sorted for you.",
-                "That sounds really stressful; let's get it sorted.",
-            ]
-        } else {
-            &[
-                "I can see this hasn't gone the way it should.",
-                "It sounds like this still isn't right.",
-            ]
-        };
-        return vary(plain, earlier, replies).to_string();
-    }
-    let variants: Vec<String> = if present(a, "anger") || present(a, "frustration") {
-        vec![
+    let variants: Vec<String> = match (feeling(a), sit == "this") {
+        // Nothing specific to name ("this"): the acknowledgement stands without a vague object.
+        (Feeling::Frustrated, true) => vec![
+            "That's frustrating, and I can see why you're upset.".into(),
+            "I get why you're fed up with this.".into(),
+            "I can see why this is so frustrating.".into(),
+        ],
+        (Feeling::Frustrated, false) => vec![
             format!("That's frustrating, and I can see why you're upset about {sit}."),
             format!("How frustrating to still be dealing with {sit}; I get why you're fed up."),
             format!("I can see why this is so frustrating, and I want {sit} fixed for you."),
-        ]
-    } else if present(a, "anxiety") || present(a, "distress") {
-        vec![
+        ],
+        (Feeling::Worried, true) => vec![
+            "I can tell how worrying this is, and I want to get it sorted for you.".into(),
+            "That sounds really stressful; let's get it sorted.".into(),
+        ],
+        (Feeling::Worried, false) => vec![
             format!("I can tell how worrying {sit} is, and I want to get it sorted for you."),
             format!("That sounds really stressful; let's get {sit} sorted."),
             format!("I can see why {sit} has you worried."),
-        ]
-    } else {
-        vec![
+        ],
+        (Feeling::Neutral, _) => vec![
             format!("I can see {sit} hasn't gone the way it should."),
             format!("It sounds like {sit} still isn't right."),
-        ]
+        ],
     };
     let refs: Vec<&str> = variants.iter().map(String::as_str).collect();
     vary(&refs, earlier, replies).to_string()
+}
+
+/// Whether an earlier agent or bot turn already gave one of the article's steps.
+fn started(article: &Article, earlier: &[&str]) -> bool {
+    article
+        .steps
+        .iter()
+        .any(|s| earlier.iter().any(|e| e.contains(s.as_str())))
 }
 
 /// The article's steps that no earlier agent or bot turn already gave; once some were given, only those
@@ -750,7 +750,7 @@ fn relevant_steps<'a>(ctx: &Context<'_>, article: &'a Article, earlier: &[&str])
             .iter()
             .any(|t| overlap(s, &t.text) > 0)
     };
-    let started = article.steps.iter().any(|s| given(s));
+    let started = started(article, earlier);
     article
         .steps
         .iter()

@@ -96,7 +96,7 @@ impl MemoryExtractor {
                 r"(?i)\b(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\s+\d{1,2}(?:st|nd|rd|th)?|(?:last|this|next)\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|week|month)|yesterday)\b",
             ),
             tried: re(
-                r"(?i)\bi(?:'ve| have)?\s+(?:already\s+|also\s+|even\s+)?(?:tried|restarted|rebooted|reinstalled|reset|cleared|updated|unplugged|logged out|signed out|checked|called|emailed|contacted|uninstalled|changed|turned)\b[^.!?\n]*",
+                r"(?i)\bi(?:'ve| have)?\s+(?:already\s+|also\s+|even\s+)?(?:tried|restarted|rebooted|reinstalled|reset|cleared|updated|unplugged|logged out|signed out|checked|called|emailed|contacted|uninstalled|changed|turned)\b(?P<rest>[^.!?\n]*)",
             ),
             promise: re(
                 r"(?i)\b(?:i|we)(?:'ll| will| are going to| am going to)\s+[^.!?\n]*|\b(?:your|the)\s+(?:refund|replacement|order|parcel|engineer|technician|callback)\s+will\s+[^.!?\n]*|\bwithin\s+\d+(?:\s*[-–]\s*\d+)?\s+(?:hours|days|business days|working days)\b[^.!?\n]*",
@@ -190,14 +190,12 @@ impl MemoryExtractor {
             let token = vault.token_for(entity.kind, &text[entity.start..entity.end]);
             add(kind, token);
         }
-        for m in self.tried.find_iter(text) {
+        for c in self.tried.captures_iter(text) {
             // "the few others I've tried won't charge": "tried" ends a relative clause; what follows
             // is what went wrong, not what they did.
-            let after = m
-                .as_str()
-                .split_whitespace()
-                .skip_while(|w| !is_tried_verb(w))
-                .nth(1);
+            let after = c
+                .name("rest")
+                .and_then(|r| r.as_str().split_whitespace().next());
             if after.is_some_and(|w| {
                 let w = w.to_lowercase();
                 [
@@ -208,6 +206,7 @@ impl MemoryExtractor {
             }) {
                 continue;
             }
+            let Some(m) = c.get(0) else { continue };
             let statement = fact_value(text, m.range(), entities, vault);
             push_statement(&mut memory.tried, &statement, index);
         }
@@ -296,10 +295,4 @@ fn push_statement(list: &mut Vec<Statement>, text: &str, turn: usize) {
     if !fragment && !list.iter().any(|s| s.text.eq_ignore_ascii_case(&text)) {
         list.push(Statement { text, turn });
     }
-}
-
-/// Whether `word` is the verb the "tried" pattern matched ("tried", "restarted", "logged", ...).
-fn is_tried_verb(word: &str) -> bool {
-    let w = word.to_lowercase();
-    w.ends_with("ed") || w == "reset" || w == "tried"
 }

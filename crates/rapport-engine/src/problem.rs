@@ -688,22 +688,24 @@ fn asked(sentence: &str) -> Option<String> {
         ("do i have to ", "whether you have to "),
     ] {
         if let Some(rest) = lower.starts_with(prefix).then(|| &body[prefix.len()..]) {
-            let vague = rest.split_whitespace().count() < 3
-                || ["this", "it", "that"]
-                    .iter()
-                    .any(|w| rest.to_lowercase().ends_with(&format!(" {w}")));
-            return (!vague).then(|| format!("{reads}{rest}"));
+            return names_something(rest, 3).then(|| format!("{reads}{rest}"));
         }
     }
     // Asked inside a longer sentence: "we've been trying to figure out how to create a cohost", "do you
     // have a video on how to mute all?".
     let at = lower.find(" how to ")? + " how to ".len();
     let rest = body.get(at..)?;
-    let vague = rest.split_whitespace().count() < 2
-        || ["this", "it", "that"]
+    names_something(rest, 2).then(|| format!("how to {rest}"))
+}
+
+/// Whether what a question asks about names something: at least `min_words` words, not ending on
+/// "this", "it" or "that".
+fn names_something(rest: &str, min_words: usize) -> bool {
+    let lower = rest.to_lowercase();
+    rest.split_whitespace().count() >= min_words
+        && !["this", "it", "that"]
             .iter()
-            .any(|w| rest.to_lowercase().ends_with(&format!(" {w}")));
-    (!vague).then(|| format!("how to {rest}"))
+            .any(|w| lower.ends_with(&format!(" {w}")))
 }
 
 /// The clause in the second person, or `None` when it would not read back cleanly: too long, a word the
